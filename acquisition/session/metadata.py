@@ -1,0 +1,158 @@
+"""Session metadata: what was recorded, by which devices, at which rates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acquisition.errors import InputFileError
+from acquisition.session._format import PIXEL_FORMATS, SCHEMA_NAME, SCHEMA_VERSION
+
+
+def software_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mespot")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class VideoInfo:
+    fps: float
+    resolution: tuple[int, int]  # sensor (width, height)
+    pixel_format: str = "MONO8"
+    roi: tuple[int, int, int, int] | None = None  # stored region (x, y, width, height); None = full frame
+    frames_per_chunk: int = 150
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """(height, width) of a stored frame."""
+        if self.roi is None:
+            return (self.resolution[1], self.resolution[0])
+        return (self.roi[3], self.roi[2])
+
+    def validate(self) -> None:
+        if self.fps <= 0:
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.pixel_format not in PIXEL_FORMATS:
+            raise ValueError(f"pixel format {self.pixel_format!r} is not one of {sorted(PIXEL_FORMATS)}")
+        width, height = self.resolution
+        if self.roi is not None:
+            x, y, w, h = self.roi
+            if x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > width or y + h > height:
+                raise ValueError(f"roi {self.roi} does not fit a {width}x{height} frame")
+        if self.frames_per_chunk <= 0:
+            raise ValueError("frames_per_chunk must be positive")
+
+
+@dataclass
+class EcgInfo:
+    sampling_rate: float
+    channels: list[str]
+    units: list[str]
+    ecg_channel: str
+    trigger_channel: str | None
+
+    def validate(self) -> None:
+        if self.sampling_rate <= 0:
+            raise ValueError(f"ECG sampling rate must be positive, got {self.sampling_rate}")
+        if len(self.channels) != len(self.units):
+            raise ValueError("one unit per ECG channel is required")
+        if self.ecg_channel not in self.channels:
+            raise ValueError(f"ECG channel {self.ecg_channel!r} is not among {self.channels}")
+        if self.trigger_channel is not None and self.trigger_channel not in self.channels:
+            raise ValueError(f"trigger channel {self.trigger_channel!r} is not among {self.channels}")
+
+
+@dataclass
+class TriggerInfo:
+    source: str = "trigger-box"  # "trigger-box" (hardware pulses) or "free-run"
+    rate_hz: float = 150.0
+    edge: str = "rising"
+    pulse_width_ms: float = 2.0
+    threshold: float = 2.5  # volts on the MP160 digital input that count as "high"
+
+
+@dataclass
+class SessionMetadata:
+    subject: str
+    trial: str
+    video: VideoInfo
+    ecg: EcgInfo
+    trigger: TriggerInfo = field(default_factory=TriggerInfo)
+    session_id: str = ""
+    wall_clock_start: str = ""  # local wall-clock time (ISO 8601) of ECG sample 0
+    devices: dict[str, Any] = field(default_factory=dict)
+    source: str = "live"  # "live", "synthetic", "replay", "import"
+    software_version: str = field(default_factory=software_version)
+    schema: str = SCHEMA_NAME
+    schema_version: int = SCHEMA_VERSION
+    created_utc: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+    closed: bool = False
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.session_id:
+            self.session_id = f"{self.subject}_{self.trial}"
+        if not self.wall_clock_start:
+            self.wall_clock_start = dt.datetime.now().isoformat(timespec="microseconds")
+
+    def validate(self) -> None:
+        self.video.validate()
+        self.ecg.validate()
+
+    @property
+    def samples_per_frame(self) -> float:
+        return self.ecg.sampling_rate / self.video.fps
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionMetadata:
+        video = dict(data["video"])
+        video["resolution"] = tuple(video["resolution"])
+        if video.get("roi") is not None:
+            video["roi"] = tuple(video["roi"])
+        fields = {k: v for k, v in data.items() if k not in ("video", "ecg", "trigger")}
+        return cls(
+            video=VideoInfo(**video),
+            ecg=EcgInfo(**data["ecg"]),
+            trigger=TriggerInfo(**data.get("trigger", {})),
+            **fields,
+        )
+
+    def write(self, path: Path) -> None:
+        """Atomic replace: a reader sees the old or the new file, never half of one."""
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(self.to_json())
+        os.replace(tmp, path)
+
+    @classmethod
+    def read(cls, path: Path) -> SessionMetadata:
+        if not path.exists():
+            raise InputFileError(path.parent, f"not a mespot session: {path.name} is missing")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputFileError(path, f"session metadata is not valid JSON ({exc})") from None
+        if data.get("schema") != SCHEMA_NAME:
+            raise InputFileError(path, "not a mespot session metadata file")
+        if data.get("schema_version", 0) > SCHEMA_VERSION:
+            raise InputFileError(
+                path,
+                f"session schema version {data['schema_version']} is newer than this mespot reads "
+                f"({SCHEMA_VERSION}); update mespot",
+            )
+        try:
+            meta = cls.from_dict(data)
+            meta.validate()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputFileError(path, f"session metadata is incomplete or invalid ({exc})") from None
+        return meta

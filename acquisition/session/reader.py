@@ -1,0 +1,194 @@
+"""Memory-mapped, random-access session reader. Never loads a whole session into memory.
+
+A session cut short (writer killed, disk full) opens with every complete record: the frame count is the
+smaller of the complete index records and the complete frames in the chunk files, and a torn last line
+of the events file is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from acquisition.errors import InputFileError
+from acquisition.session._format import (
+    ECG_DTYPE,
+    ECG_FILE,
+    EVENTS_FILE,
+    FRAME_INDEX_DTYPE,
+    FRAME_INDEX_FILE,
+    FRAMES_DIR,
+    METADATA_FILE,
+    PIXEL_FORMATS,
+    TRUTH_CODING_FILE,
+    TRUTH_DIR,
+    TRUTH_MEGC_FILE,
+    chunk_file_name,
+)
+from acquisition.session.metadata import SessionMetadata
+
+
+def _memmap(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    if shape[0] == 0:
+        return np.empty(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+
+
+class SessionReader:
+    """Opens a session directory written by :class:`~acquisition.session.writer.SessionWriter`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise InputFileError(self.path, "session directory does not exist")
+        self.metadata = SessionMetadata.read(self.path / METADATA_FILE)
+        video = self.metadata.video
+        self.frame_shape = video.frame_shape
+        self.frame_dtype = PIXEL_FORMATS[video.pixel_format]
+        self._frame_bytes = self.frame_shape[0] * self.frame_shape[1] * self.frame_dtype.itemsize
+        self._frames_per_chunk = video.frames_per_chunk
+        self._chunks: dict[int, np.ndarray] = {}
+        self.frame_count = min(self._complete_index_records(), self._complete_frames_on_disk())
+        self.index = self._read_index()
+        self.ecg_channels = list(self.metadata.ecg.channels)
+        self.ecg = self._read_ecg()
+
+    # -- sizes ----------------------------------------------------------------------------------------
+    def _complete_index_records(self) -> int:
+        path = self.path / FRAME_INDEX_FILE
+        return path.stat().st_size // FRAME_INDEX_DTYPE.itemsize if path.exists() else 0
+
+    def _complete_frames_on_disk(self) -> int:
+        total = 0
+        chunk = 0
+        while (path := self.path / FRAMES_DIR / chunk_file_name(chunk)).exists():
+            in_chunk = path.stat().st_size // self._frame_bytes
+            total += in_chunk
+            if in_chunk < self._frames_per_chunk:
+                break
+            chunk += 1
+        return total
+
+    def _read_index(self) -> np.ndarray:
+        return _memmap(self.path / FRAME_INDEX_FILE, FRAME_INDEX_DTYPE, (self.frame_count,))
+
+    def _read_ecg(self) -> np.ndarray:
+        path = self.path / ECG_FILE
+        n_channels = len(self.ecg_channels)
+        size = path.stat().st_size if path.exists() else 0
+        n_samples = size // (ECG_DTYPE.itemsize * n_channels)
+        return _memmap(path, ECG_DTYPE, (n_samples, n_channels))
+
+    @property
+    def fps(self) -> float:
+        return self.metadata.video.fps
+
+    @property
+    def ecg_rate(self) -> float:
+        return self.metadata.ecg.sampling_rate
+
+    @property
+    def ecg_sample_count(self) -> int:
+        return len(self.ecg)
+
+    def __len__(self) -> int:
+        return self.frame_count
+
+    # -- frames ---------------------------------------------------------------------------------------
+    def _chunk(self, chunk: int) -> np.ndarray:
+        if chunk not in self._chunks:
+            first = chunk * self._frames_per_chunk
+            n = min(self._frames_per_chunk, self.frame_count - first)
+            path = self.path / FRAMES_DIR / chunk_file_name(chunk)
+            self._chunks[chunk] = _memmap(path, self.frame_dtype, (n, *self.frame_shape))
+        return self._chunks[chunk]
+
+    def frame(self, i: int) -> np.ndarray:
+        """Frame ``i`` (a read-only memory-mapped view)."""
+        if i < 0:
+            i += self.frame_count
+        if not 0 <= i < self.frame_count:
+            raise IndexError(f"frame {i} is outside 0..{self.frame_count - 1}")
+        chunk, offset = divmod(i, self._frames_per_chunk)
+        return self._chunk(chunk)[offset]
+
+    def frames(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``start..stop-1`` stacked (a copy only when the range spans chunk files)."""
+        start, stop = max(start, 0), min(stop, self.frame_count)
+        if stop <= start:
+            return np.empty((0, *self.frame_shape), dtype=self.frame_dtype)
+        first_chunk, last_chunk = start // self._frames_per_chunk, (stop - 1) // self._frames_per_chunk
+        if first_chunk == last_chunk:
+            base = first_chunk * self._frames_per_chunk
+            return self._chunk(first_chunk)[start - base : stop - base]
+        return np.stack([self.frame(i) for i in range(start, stop)])
+
+    def frame_range_for_samples(self, start_sample: int, stop_sample: int) -> tuple[int, int]:
+        """Frames whose trigger edge lies in ``[start_sample, stop_sample)`` on the ECG clock."""
+        stamps = self.index["ecg_sample"]
+        return (
+            int(np.searchsorted(stamps, start_sample, side="left")),
+            int(np.searchsorted(stamps, stop_sample, side="left")),
+        )
+
+    def frame_samples(self) -> np.ndarray:
+        """ECG sample index of each frame's trigger edge (the session clock)."""
+        return np.asarray(self.index["ecg_sample"])
+
+    # -- ECG ------------------------------------------------------------------------------------------
+    def ecg_channel(self, name: str | None = None) -> np.ndarray:
+        """One ECG channel (default: the ECG lead) as a memory-mapped column."""
+        name = name or self.metadata.ecg.ecg_channel
+        if name not in self.ecg_channels:
+            raise InputFileError(self.path, f"no ECG channel named {name!r} (have {self.ecg_channels})")
+        return self.ecg[:, self.ecg_channels.index(name)]
+
+    def trigger_channel(self) -> np.ndarray | None:
+        name = self.metadata.ecg.trigger_channel
+        return None if name is None else self.ecg_channel(name)
+
+    # -- events and ground truth ----------------------------------------------------------------------
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
+        path = self.path / EVENTS_FILE
+        if not path.exists():
+            return []
+        events = []
+        for line in path.read_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # torn last line of a killed writer
+        return events
+
+    @property
+    def truth_megc_path(self) -> Path | None:
+        path = self.path / TRUTH_DIR / TRUTH_MEGC_FILE
+        return path if path.exists() else None
+
+    @property
+    def truth_coding_path(self) -> Path | None:
+        path = self.path / TRUTH_DIR / TRUTH_CODING_FILE
+        return path if path.exists() else None
+
+    def summary(self) -> dict[str, Any]:
+        meta = self.metadata
+        return {
+            "session": meta.session_id,
+            "path": str(self.path),
+            "closed_cleanly": meta.closed,
+            "fps": meta.video.fps,
+            "resolution": list(meta.video.resolution),
+            "stored_frame_shape": list(self.frame_shape),
+            "roi": list(meta.video.roi) if meta.video.roi else None,
+            "frames": self.frame_count,
+            "ecg_rate": meta.ecg.sampling_rate,
+            "ecg_samples": self.ecg_sample_count,
+            "ecg_channels": self.ecg_channels,
+            "duration_s": round(self.ecg_sample_count / meta.ecg.sampling_rate, 3),
+            "events": len(self.events),
+        }

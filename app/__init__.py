@@ -1,0 +1,1 @@
+"""The mespot application: command line, configuration and GUI."""

@@ -1,0 +1,1 @@
+"""Inference: signal processing, features, the CMCL-Net runtime, the spotting engine and its metrics."""

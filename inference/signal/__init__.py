@@ -1,0 +1,1 @@
+"""Small pure functions over numpy arrays, in the style of NeuroKit2."""
