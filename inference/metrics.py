@@ -32,6 +32,8 @@ CLASSES: tuple[str, ...] = ("ME", "macro")
 
 ME_MAX_DURATION_S = 0.5
 ME_MAX_ONSET_TO_APEX_S = 0.25
+_TIME_EPS_S = 1e-6
+"""Same tolerance as ``acquisition.readers.annotations.classify_expression`` (whose rule this mirrors)."""
 
 VideoKey = tuple[str, str]
 """(subject, video)."""
@@ -202,13 +204,13 @@ def expression_class(interval: IntervalLike, fps: float | None = None) -> str | 
         return None
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    if (interval.offset - interval.onset) / fps <= ME_MAX_DURATION_S:
+    if (interval.offset - interval.onset) / fps <= ME_MAX_DURATION_S + _TIME_EPS_S:
         return "ME"
     apex = interval.apex
     if (
         apex is not None
         and interval.onset <= apex <= interval.offset
-        and (apex - interval.onset) / fps <= ME_MAX_ONSET_TO_APEX_S
+        and (apex - interval.onset) / fps <= ME_MAX_ONSET_TO_APEX_S + _TIME_EPS_S
     ):
         return "ME"
     return "macro"

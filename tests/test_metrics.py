@@ -279,3 +279,15 @@ def test_report_to_dict_is_json_ready() -> None:
     }
     assert data["iou_threshold"] == 0.5
     assert data["fps"] == 150
+
+
+def test_duration_rule_agrees_with_the_annotation_reader() -> None:
+    from acquisition.readers.annotations import Interval, classify_expression
+
+    for fps in (150.0, 100.0, 29.97):
+        for length in range(0, 200, 3):
+            for apex in (None, 0, 10, 37, 38, 60):
+                apex_frame = apex if apex is not None and apex <= length else None
+                iv = Interval("v", 0, length, apex_frame, "s", "", "")
+                apex_s = None if iv.apex is None else iv.apex / fps
+                assert expression_class(iv, fps) == classify_expression(0.0, apex_s, length / fps), (fps, iv)

@@ -24,7 +24,6 @@ from acquisition.session._format import (
     FRAMES_DIR,
     METADATA_FILE,
     PIXEL_FORMATS,
-    TRUTH_DIR,
     chunk_file_name,
 )
 from acquisition.session.metadata import SessionMetadata
@@ -114,13 +113,6 @@ class SessionWriter:
             raise ValueError(f"event kind {kind!r} is not one of {EVENT_KINDS}")
         line = json.dumps({"sample": int(sample), "kind": kind, "label": label, **extra}) + "\n"
         _write_all(self._events_fd, memoryview(line.encode()))
-
-    def write_truth(self, name: str, text: str) -> None:
-        truth_dir = self.path / TRUTH_DIR
-        truth_dir.mkdir(exist_ok=True)
-        tmp = truth_dir / (name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, truth_dir / name)
 
     # -- life cycle -----------------------------------------------------------------------------------
     def flush_to_disk(self) -> None:

@@ -108,7 +108,7 @@ class Placement:
         scale = face_px / face.face_box[2]
         cx, cy = FACE_CENTER_IN_FRAME[0] * width, FACE_CENTER_IN_FRAME[1] * height
         offset = (cx - scale * face.face_center[0], cy - scale * face.face_center[1])
-        side = min(int(round(roi_scale * face_px / 8)) * 8, width, height)
+        side = min(round(roi_scale * face_px / 8) * 8, width, height)
         x0 = int(np.clip(round(cx - side / 2), 0, width - side))
         y0 = int(np.clip(round(cy - side / 2), 0, height - side))
         return cls(frame_size, face_px, scale, offset, (x0, y0, side, side))
@@ -155,7 +155,7 @@ class FaceAnimator:
     def render(self, amplitudes: dict[str, float], translation_px: tuple[float, float],
                rotation_deg: float) -> np.ndarray:
         """One float32 frame of the region. ``amplitudes``: AU (or "BLINK") -> fraction of face width."""
-        x0, y0, w, h = self.region
+        _, _, w, h = self.region
         m = self.margin
         tx, ty = translation_px
         sx = int(np.clip(m - round(tx), 0, 2 * m))

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from acquisition.readers.annotations import Interval, write_megc_csv
+from acquisition.readers.annotations import Interval, MecgCodingRow, write_mecg_coding_csv, write_megc_csv
 from acquisition.readers.video import frame_name
 from acquisition.session import EcgInfo, SessionMetadata, SessionWriter, TriggerInfo, VideoInfo
-from acquisition.session._format import FRAME_INDEX_DTYPE, TRUTH_CODING_FILE, TRUTH_MEGC_FILE
+from acquisition.session._format import FRAME_INDEX_DTYPE, TRUTH_CODING_FILE, TRUTH_DIR, TRUTH_MEGC_FILE
 from hardware_mocks.synth.ecg import HeartRateResponse, simulate_ecg, simulate_heart_rate
 from hardware_mocks.synth.face import FaceAnimator, Placement, face_names, load_face
 from hardware_mocks.synth.timeline import (
@@ -131,11 +130,13 @@ def _au_amplitudes(t: np.ndarray, timeline: Timeline) -> dict[str, np.ndarray]:
 
 
 def _frame_of(t_s: float, fps: float) -> int:
-    return int(round(t_s * fps))
+    return round(t_s * fps)
 
 
-def _truth_files(config: SynthConfig, meta: SessionMetadata, timeline: Timeline,
-                 start: dt.datetime) -> tuple[str, str, str]:
+def _write_truth(truth_dir: Path, config: SynthConfig, meta: SessionMetadata, timeline: Timeline,
+                 start: dt.datetime) -> None:
+    """Ground truth in the MEGC CSV, the MECG coding-file columns, and every event for training."""
+    truth_dir.mkdir(parents=True, exist_ok=True)
     video = meta.session_id
     intervals = [
         Interval(
@@ -150,38 +151,42 @@ def _truth_files(config: SynthConfig, meta: SessionMetadata, timeline: Timeline,
         )
         for e in timeline.expressions
     ]
-    megc = io.StringIO()
-    write_megc_csv(megc, intervals)
+    write_megc_csv(truth_dir / TRUTH_MEGC_FILE, intervals)
 
     seconds0 = (start - start.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
     date = start.strftime("%Y%m%d")
-    coding = io.StringIO()
-    writer = csv.writer(coding, lineterminator="\n")
-    writer.writerow(["Subject", "Filename", "Marker", "OnsetTime", "ApexTime", "OffsetTime", "OnsetFrame",
-                     "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion", "Date", "dif"])
+    emotions = sorted(e.emotion for e in timeline.expressions) or ["neutral"]
+    stimulus = max(emotions, key=emotions.count)  # MECG names a trial's video after its stimulus emotion
+    filename = f"{stimulus}_{config.trial}_{TRIAL_MARKER}_{meta.subject}_{date}.avi"
+    rows = []
     for e, interval in zip(timeline.expressions, intervals, strict=True):
-        names = [frame_name(seconds0 + f / config.fps) for f in (interval.onset, interval.apex, interval.offset)]
-        writer.writerow([
-            meta.subject, f"{e.emotion}_{config.trial}_{TRIAL_MARKER}_{meta.subject}_{date}.avi", TRIAL_MARKER,
-            f"{e.onset_s:.2f}", f"{e.apex_s:.2f}", f"{e.offset_s:.2f}", *names,
-            ", ".join(e.action_units), e.emotion, date, (interval.apex or 0) - interval.onset,
-        ])
+        onset, apex, offset = (frame_name(seconds0 + f / config.fps)
+                               for f in (interval.onset, interval.apex or interval.onset, interval.offset))
+        rows.append(MecgCodingRow(
+            subject=meta.subject,
+            filename=filename,
+            marker=TRIAL_MARKER,
+            onset_time=e.onset_s, apex_time=e.apex_s, offset_time=e.offset_s,
+            onset_frame=onset, apex_frame=apex, offset_frame=offset,
+            action_units=", ".join(e.action_units), emotion=e.emotion, date=date,
+            dif=(interval.apex or interval.onset) - interval.onset,
+        ))
+    write_mecg_coding_csv(truth_dir / TRUTH_CODING_FILE, rows)
 
-    events = io.StringIO()
-    ew = csv.writer(events, lineterminator="\n")
-    ew.writerow(["kind", "onset_s", "apex_s", "offset_s", "detail"])
-    for e in timeline.expressions:
-        detail = f"{'+'.join(e.action_units)} amp={e.amplitude:.4f} hr_response={int(e.hr_response)}"
-        ew.writerow([e.kind, f"{e.onset_s:.4f}", f"{e.apex_s:.4f}", f"{e.offset_s:.4f}", detail])
-    for b in timeline.blinks:
-        ew.writerow(["blink", f"{b.onset_s:.4f}", f"{(b.onset_s + b.offset_s) / 2:.4f}", f"{b.offset_s:.4f}",
-                     f"amp={b.amplitude:.4f}"])
-    for m in timeline.head_moves:
-        ew.writerow(["head_move", f"{m.onset_s:.4f}", "", f"{m.offset_s:.4f}",
-                     f"dx={m.translation[0]:.4f} dy={m.translation[1]:.4f} rot={m.rotation_deg:.3f}"])
-    for s in timeline.spurious_hr_s:
-        ew.writerow(["hr_response", "", f"{s:.4f}", "", "spurious"])
-    return megc.getvalue(), coding.getvalue(), events.getvalue()
+    with (truth_dir / TRUTH_EVENTS_FILE).open("w", newline="") as f:
+        ew = csv.writer(f, lineterminator="\n")
+        ew.writerow(["kind", "onset_s", "apex_s", "offset_s", "detail"])
+        for e in timeline.expressions:
+            detail = f"{'+'.join(e.action_units)} amp={e.amplitude:.4f} hr_response={int(e.hr_response)}"
+            ew.writerow([e.kind, f"{e.onset_s:.4f}", f"{e.apex_s:.4f}", f"{e.offset_s:.4f}", detail])
+        for b in timeline.blinks:
+            ew.writerow(["blink", f"{b.onset_s:.4f}", f"{(b.onset_s + b.offset_s) / 2:.4f}",
+                         f"{b.offset_s:.4f}", f"amp={b.amplitude:.4f}"])
+        for m in timeline.head_moves:
+            ew.writerow(["head_move", f"{m.onset_s:.4f}", "", f"{m.offset_s:.4f}",
+                         f"dx={m.translation[0]:.4f} dy={m.translation[1]:.4f} rot={m.rotation_deg:.3f}"])
+        for s in timeline.spurious_hr_s:
+            ew.writerow(["hr_response", "", f"{s:.4f}", "", "spurious"])
 
 
 def synthesize_session(config: SynthConfig,
@@ -195,7 +200,7 @@ def synthesize_session(config: SynthConfig,
     timeline = make_timeline(duration_s, rng, config.timeline)
 
     # ECG on the 1 kHz clock, answering the MEs (and a few spurious accelerations)
-    n_samples = int(round(duration_s * config.ecg_rate))
+    n_samples = round(duration_s * config.ecg_rate)
     responses = [
         HeartRateResponse(e.apex_s, rng.uniform(*config.timeline.hr_response_bpm))
         for e in timeline.micro_expressions
@@ -207,7 +212,7 @@ def synthesize_session(config: SynthConfig,
     edges = trigger_edges(n_frames, config.fps, config.ecg_rate)
     n_frames = int(np.searchsorted(edges, n_samples))  # every frame's edge lies inside the recording
     edges = edges[:n_frames]
-    pulse_samples = max(1, int(round(config.trigger_pulse_ms * config.ecg_rate / 1000.0)))
+    pulse_samples = max(1, round(config.trigger_pulse_ms * config.ecg_rate / 1000.0))
     samples = np.column_stack([ecg, trigger_signal(edges, n_samples, pulse_samples)])
 
     region = (0, 0, *config.frame_size) if config.store_full_frame else placement.roi
@@ -254,12 +259,9 @@ def synthesize_session(config: SynthConfig,
     index["trigger_pulse"] = np.arange(n_frames)
     index["ecg_sample"] = edges
 
-    block = max(1, int(round(config.fps)))
+    block = max(1, round(config.fps))
     with SessionWriter(config.out, meta, overwrite=config.overwrite) as writer:
-        megc, coding, events = _truth_files(config, meta, timeline, start)
-        writer.write_truth(TRUTH_MEGC_FILE, megc)
-        writer.write_truth(TRUTH_CODING_FILE, coding)
-        writer.write_truth(TRUTH_EVENTS_FILE, events)
+        _write_truth(writer.path / TRUTH_DIR, config, meta, timeline, start)
         writer.add_event(0, "trial_start", str(TRIAL_MARKER))
         frames = np.empty((block, h, w), dtype=np.uint8)
         written_samples = 0

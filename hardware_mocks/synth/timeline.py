@@ -152,7 +152,8 @@ def _expression(rng: np.random.Generator, kind: str, start: float, profile: Time
 
 def make_timeline(duration_s: float, rng: np.random.Generator, profile: TimelineProfile) -> Timeline:
     """Draw a trial's events; expressions never overlap each other (nor the trial's first/last second)."""
-    lo, hi = profile.margin_s, duration_s - profile.margin_s
+    margin = min(profile.margin_s, duration_s / 4)  # very short trials still get a few events
+    lo, hi = margin, duration_s - margin
     expressions: list[Expression] = []
     taken: list[tuple[float, float]] = []
     plan = ["macro"] * _count(rng, profile.macro_per_minute, duration_s)

@@ -5,8 +5,7 @@ CMCL-Net keeps a spotted facial-expression candidate only when the heart-rate sl
 style of NeuroKit2 (and mostly by delegating to it), so that the offline pipeline and the real-time
 engine measure HRS in exactly the same way:
 
->>> cleaned = ecg_clean(ecg, sampling_rate)                         # doctest: +SKIP
->>> peaks = ecg_peaks(ecg, sampling_rate)                           # doctest: +SKIP
+>>> peaks = ecg_peaks(ecg, sampling_rate)          # raw ECG in, cleaned inside # doctest: +SKIP
 >>> rate = signal_rate(peaks, sampling_rate, desired_length=len(ecg))   # doctest: +SKIP
 >>> hrs = heart_rate_slope(rate, sampling_rate)                     # doctest: +SKIP
 >>> keep = hrs[apex] > eta * mean_heart_rate_slope(hrs)             # doctest: +SKIP
@@ -25,9 +24,11 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "CLEAN_METHOD",
+    "EDGE_PEAK_HEIGHT_RATIO",
     "HR_MAX_BPM",
     "HR_MIN_BPM",
     "INTERPOLATION_METHOD",
+    "MIN_PEAK_SEARCH_S",
     "POLARITY_WINDOW_S",
     "ecg_clean",
     "ecg_is_inverted",
@@ -50,6 +51,15 @@ HR_MIN_BPM: Final = 30.0
 
 HR_MAX_BPM: Final = 220.0
 """Highest heart rate accepted as physiological (maximal exercise); faster "rates" come from doubled beats."""
+
+EDGE_PEAK_HEIGHT_RATIO: Final = 0.5
+"""The first or last detected peak is dropped when it is lower than this fraction of the median R-peak height
+(in the cleaned, polarity-corrected ECG): it is then a P or T wave picked up where the recording cut its QRS
+off.  Real R-peaks vary far less from beat to beat (respiration modulates them by 5-20 %)."""
+
+MIN_PEAK_SEARCH_S: Final = 60.0 / HR_MIN_BPM
+"""Shortest ECG searched for beats: one beat period at ``HR_MIN_BPM`` (shorter input yields no peaks; it is
+also too short for the cleaning filter's padding)."""
 
 POLARITY_WINDOW_S: Final = 2.0
 """Window for the polarity check: long enough to hold at least one beat at ``HR_MIN_BPM``."""
@@ -114,27 +124,42 @@ def ecg_peaks(
 ) -> NDArray[np.int64]:
     """R-peak sample indices of a raw ECG.
 
-    The ECG is cleaned with :func:`ecg_clean`, flipped if :func:`ecg_is_inverted` says so (``polarity="auto"``;
-    pass ``"normal"`` or ``"inverted"`` to fix it, e.g. once per session in the real-time engine), and handed to
-    ``nk.ecg_peaks`` with ``method``.  Peaks that would imply a heart rate above ``HR_MAX_BPM`` (a T wave or
-    noise spike detected as a beat) are dropped, keeping the larger of the two.
+    The ECG is cleaned with :func:`ecg_clean`, flipped if :func:`ecg_is_inverted` says so
+    (``polarity="auto"``; pass ``"normal"`` or ``"inverted"`` to fix it, e.g. once per session in the
+    real-time engine), and handed to ``nk.ecg_peaks`` with ``method``.  A first or last peak lower than
+    ``EDGE_PEAK_HEIGHT_RATIO`` x the median peak height (a P or T wave whose QRS was cut off at the
+    recording's edge) is dropped, and so is the lower of two peaks that would imply a rate above
+    ``HR_MAX_BPM``.
+    ECGs shorter than ``MIN_PEAK_SEARCH_S``, constant or with non-finite samples give no peaks.
 
     Returns sorted, unique int64 indices into ``ecg`` (empty when no beat is found).
     """
     if polarity not in ("auto", "normal", "inverted"):
         raise ValueError(f"polarity must be 'auto', 'normal' or 'inverted', got {polarity!r}")
     fs = _check_rate(sampling_rate)
-    cleaned = ecg_clean(ecg, fs)
+    signal = _as_1d_float(ecg, "ecg")
     empty = np.empty(0, dtype=np.int64)
-    if cleaned.size < 2 or not np.all(np.isfinite(cleaned)) or np.ptp(cleaned) == 0:
+    if signal.size < MIN_PEAK_SEARCH_S * fs or not np.all(np.isfinite(signal)) or np.ptp(signal) == 0:
         return empty
+    cleaned = ecg_clean(signal, fs)
     inverted = polarity == "inverted" or (polarity == "auto" and ecg_is_inverted(cleaned, fs))
     if inverted:
         cleaned = -cleaned
     _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method=method)
     peaks = np.unique(np.asarray(info["ECG_R_Peaks"], dtype=np.int64))
     peaks = peaks[(peaks >= 0) & (peaks < cleaned.size)]
-    return _drop_too_close(peaks, cleaned, fs)
+    return _drop_too_close(_drop_low_edge_peaks(peaks, cleaned), cleaned, fs)
+
+
+def _drop_low_edge_peaks(peaks: NDArray[np.int64], cleaned: NDArray[np.float64]) -> NDArray[np.int64]:
+    """Drop the first and/or last peak when lower than ``EDGE_PEAK_HEIGHT_RATIO`` x the median peak height."""
+    if peaks.size < 3:
+        return peaks
+    heights = cleaned[peaks] - np.median(cleaned)
+    low = heights < EDGE_PEAK_HEIGHT_RATIO * np.median(heights)
+    keep = np.ones(peaks.size, dtype=bool)
+    keep[[0, -1]] = ~low[[0, -1]]
+    return peaks[keep]
 
 
 def _drop_too_close(peaks: NDArray[np.int64], cleaned: NDArray[np.float64], fs: float) -> NDArray[np.int64]:
@@ -156,13 +181,14 @@ def signal_rate(
     desired_length: int | None = None,
     interpolation: str = INTERPOLATION_METHOD,
 ) -> NDArray[np.float64]:
-    """Instantaneous heart rate in bpm from R-peak indices (``nk.signal_rate``).
+    """Instantaneous heart rate in bpm from R-peak indices, as ``nk.signal_rate`` computes it.
 
-    Each beat's rate is ``60 / RR`` with RR the interval to the previous beat (the first beat gets the mean
-    RR).  With ``desired_length`` the per-beat rates are interpolated (``interpolation``, default monotone
-    cubic) to one value per sample, held constant before the first and after the last beat; without it one
-    value per peak is returned.  Rates are clipped to ``[HR_MIN_BPM, HR_MAX_BPM]`` so that one missed or
-    doubled beat cannot produce an absurd rate (and an absurd slope).
+    Each beat's period is its RR interval to the previous beat (the first beat gets the mean RR).  Without
+    ``desired_length`` one rate per peak is returned.  With it, the periods are interpolated
+    (``nk.signal_interpolate`` with ``interpolation``, monotone cubic by default) to one value per sample and
+    held constant before the first and after the last beat, and the rate is ``60 / period``.  Unlike
+    ``nk.signal_rate``, two peaks are enough (NeuroKit returns NaNs below four).  Rates are clipped to
+    ``[HR_MIN_BPM, HR_MAX_BPM]`` so that one missed or doubled beat cannot produce an absurd rate (and slope).
     """
     fs = _check_rate(sampling_rate)
     beats = np.asarray(peaks)
@@ -170,15 +196,18 @@ def signal_rate(
         raise ValueError(f"peaks must be one-dimensional, got shape {beats.shape}")
     if beats.size < 2:
         raise ValueError(f"at least two peaks are needed for a rate, got {beats.size}")
+    beats = beats.astype(np.int64)
     if np.any(np.diff(beats) <= 0):
         raise ValueError("peaks must be strictly increasing")
-    if desired_length is not None and desired_length < 1:
-        raise ValueError(f"desired_length must be positive, got {desired_length}")
-    length = () if desired_length is None else int(desired_length)
-    rate = nk.signal_rate(
-        beats.astype(np.int64), sampling_rate=fs, desired_length=length, interpolation_method=interpolation
-    )
-    return np.clip(np.asarray(rate, dtype=np.float64), HR_MIN_BPM, HR_MAX_BPM)
+    period = np.diff(beats, prepend=beats[0]) / fs
+    period[0] = np.mean(period[1:])
+    if desired_length is not None:
+        if desired_length <= beats[-1]:
+            raise ValueError(f"desired_length ({desired_length}) must exceed the last peak ({beats[-1]})")
+        period = nk.signal_interpolate(
+            beats, period, x_new=np.arange(int(desired_length)), method=interpolation
+        )
+    return np.clip(60.0 / np.asarray(period, dtype=np.float64), HR_MIN_BPM, HR_MAX_BPM)
 
 
 def heart_rate_slope(rate_bpm: ArrayLike, sampling_rate: float) -> NDArray[np.float64]:
@@ -195,7 +224,7 @@ def heart_rate_slope(rate_bpm: ArrayLike, sampling_rate: float) -> NDArray[np.fl
 
 
 def mean_heart_rate_slope(hrs: ArrayLike, start: int | None = None, stop: int | None = None) -> float:
-    """Mean HRS over ``hrs[start:stop]`` (the whole trial by default), ignoring NaNs.
+    """Mean HRS over the samples ``hrs[start:stop]`` (the whole trial by default), ignoring NaNs.
 
     This is the trial baseline CMCL-Net compares each apex HRS against (``eta`` x this mean).
     """

@@ -1,0 +1,192 @@
+"""One configuration object for a lab setup: a TOML file plus ``--set section.key=value`` overrides.
+
+Every device setting lives here (documented in ``lab.example.toml``); code takes its numbers from this
+object, never from literals of its own.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from acquisition.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    driver: str = "xiapipy"  # "xiapipy" (XIMEA's driver) or "mock" (hardware_mocks.ximea, same API)
+    serial: str = ""  # open by serial number when set, else by index
+    index: int = 0
+    pixel_format: str = "MONO8"
+    width: int = 2040
+    height: int = 1080
+    fps: float = 150.0
+    exposure_us: float = 3000.0
+    gain_db: float = 0.0
+    trigger: str = "hardware"  # "hardware" (GPI port 1, rising edge, frame start) or "free-run"
+    buffer_queue_size: int = 16
+    timeout_ms: int = 200
+    timeout_burst_limit: int = 25  # consecutive timeouts after which capture gives up
+
+
+@dataclass(frozen=True)
+class EcgConfig:
+    host: str = "127.0.0.1"  # the PC running AcqKnowledge with Network Data Transfer enabled
+    rpc_port: int = 15010
+    data_port: int = 15020
+    ecg_label: str = "ECG"
+    trigger_label: str = "TRIGGER"
+    sampling_rate: float = 1000.0  # expected; checked against AcqKnowledge's
+    trigger_threshold_v: float = 2.5
+    stall_timeout_s: float = 2.0
+    rpc_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class TriggerConfig:
+    port: str = "/dev/ttyACM0"
+    baudrate: int = 115200
+    rate_hz: float = 150.0
+    pulse_width_us: int = 2000
+    timeout_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    frame_seconds: float = 4.0  # ring buffer memory is set in seconds of data
+    ecg_seconds: float = 120.0
+
+
+@dataclass(frozen=True)
+class RecordingConfig:
+    out_dir: str = "sessions"
+    subject: str = "S01"
+    trial: str = "1"
+    store: str = "roi"  # "roi" (the face region below) or "full"
+    roi: tuple[int, int, int, int] = (768, 234, 504, 504)  # x, y, width, height in the sensor frame
+    frames_per_chunk: int = 150
+    fsync_interval_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    """Mock devices: used when ``camera.driver = "mock"``; they are fed from one source."""
+
+    source: str = "synthetic"  # "synthetic", "session" or "video+ecg"
+    session: str = ""  # a recorded session directory (source = "session")
+    video: str = ""  # a video file or frame folder (source = "video+ecg")
+    ecg: str = ""  # an .acq / .csv / .npy ECG file (source = "video+ecg")
+    ecg_rate: float = 0.0  # sampling rate of a CSV/NPY ECG file
+    speed: str = "1"  # "1" (real time) or "max" (as fast as the acquisition side reads)
+    synth_seed: int = 7
+    synth_minutes: float = 1.0
+    serial: str = "MOCK0001"
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    ecg: EcgConfig = field(default_factory=EcgConfig)
+    trigger: TriggerConfig = field(default_factory=TriggerConfig)
+    buffer: BufferConfig = field(default_factory=BufferConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)
+    mock: MockConfig = field(default_factory=MockConfig)
+
+    def validate(self) -> LabConfig:
+        choices = {
+            ("camera", "driver"): ("xiapipy", "mock"),
+            ("camera", "pixel_format"): ("MONO8", "RAW8"),
+            ("camera", "trigger"): ("hardware", "free-run"),
+            ("recording", "store"): ("roi", "full"),
+            ("mock", "source"): ("synthetic", "session", "video+ecg"),
+            ("mock", "speed"): ("1", "max"),
+        }
+        for (section, key), allowed in choices.items():
+            value = getattr(getattr(self, section), key)
+            if value not in allowed:
+                raise ConfigError(f"{section}.{key} = {value!r}; expected one of {', '.join(allowed)}")
+        positive = [("camera", "fps"), ("camera", "exposure_us"), ("camera", "timeout_ms"),
+                    ("ecg", "sampling_rate"), ("trigger", "rate_hz"), ("trigger", "pulse_width_us"),
+                    ("buffer", "frame_seconds"), ("buffer", "ecg_seconds"), ("recording", "frames_per_chunk")]
+        for section, key in positive:
+            if getattr(getattr(self, section), key) <= 0:
+                raise ConfigError(f"{section}.{key} must be positive")
+        x, y, w, h = self.recording.roi
+        if self.recording.store == "roi" and (
+            x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > self.camera.width or y + h > self.camera.height
+        ):
+            raise ConfigError(
+                f"recording.roi {self.recording.roi} does not fit the {self.camera.width}x{self.camera.height} frame"
+            )
+        if self.camera.trigger == "hardware" and abs(self.trigger.rate_hz - self.camera.fps) > 1e-6:
+            raise ConfigError(
+                f"trigger.rate_hz ({self.trigger.rate_hz}) must equal camera.fps ({self.camera.fps}) "
+                "when the camera is hardware-triggered"
+            )
+        return self
+
+
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Convert a TOML value or an override string to the field's type."""
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if kind in (int, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return kind(value)
+        if kind is str:
+            return str(value)
+        if str(kind).startswith("tuple"):
+            items = value.strip("()[] ").split(",") if isinstance(value, str) else list(value)
+            return tuple(int(v) for v in items)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: cannot use {value!r} as {getattr(kind, '__name__', kind)}") from None
+    return value
+
+
+def _section(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> LabConfig:
+    """Read a lab TOML file (or the defaults) and apply ``section.key=value`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        data.setdefault(section, {})[name] = value.strip()
+    hints = get_type_hints(LabConfig)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise ConfigError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
+    sections = {name: _section(hints[name], values, name) for name, values in data.items()}
+    return replace(LabConfig(), **sections).validate()
+
+
+def as_dict(config: Any) -> dict[str, Any]:
+    """The configuration as plain data (for session metadata and logs)."""
+    if is_dataclass(config):
+        return {f.name: as_dict(getattr(config, f.name)) for f in fields(config)}
+    return list(config) if isinstance(config, tuple) else config
