@@ -14,6 +14,8 @@ COMMANDS = {
     "synth": "synth",
     "evaluate": "evaluate",
     "inspect": "inspect",
+    "record": "record",
+    "replay": "replay",
     "demo": "demo",
 }
 

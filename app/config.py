@@ -14,6 +14,9 @@ from typing import Any, get_type_hints
 from acquisition.errors import ConfigError
 
 
+MAX_RATE_MISMATCH_HZ = 0.5  # the trigger box runs at whole hertz; a 29.97 fps source plays at 30 Hz
+
+
 @dataclass(frozen=True)
 class CameraConfig:
     driver: str = "xiapipy"  # "xiapipy" (XIMEA's driver) or "mock" (hardware_mocks.ximea, same API)
@@ -51,6 +54,7 @@ class TriggerConfig:
     rate_hz: float = 150.0
     pulse_width_us: int = 2000
     timeout_s: float = 1.0
+    boot_wait_s: float = 2.5  # an Arduino Uno resets when its port opens
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ class LabConfig:
             raise ConfigError(
                 f"recording.roi {self.recording.roi} does not fit the {self.camera.width}x{self.camera.height} frame"
             )
-        if self.camera.trigger == "hardware" and abs(self.trigger.rate_hz - self.camera.fps) > 1e-6:
+        if self.camera.trigger == "hardware" and abs(self.trigger.rate_hz - self.camera.fps) > MAX_RATE_MISMATCH_HZ:
             raise ConfigError(
                 f"trigger.rate_hz ({self.trigger.rate_hz}) must equal camera.fps ({self.camera.fps}) "
                 "when the camera is hardware-triggered"

@@ -249,11 +249,12 @@ def test_free_run_is_paced_in_real_time(frames: np.ndarray) -> None:
     fps = 200.0
     mock_api.register_device(SERIAL, TimedFeeder(ArrayFeeder(frames)))      # takes the camera's rate
     with XimeaCamera(settings(trigger="free-run", fps=fps, exposure_us=1000.0), api=mock_api) as cam:
+        started_ns = time.monotonic_ns()
         cam.start()
         got = [cam.grab() for _ in range(4)]
     period_us = round(1e6 / fps)
     assert np.diff([f.camera_ts_us for f in got]).tolist() == [period_us] * 3
-    assert got[-1].host_ns - got[0].host_ns >= 3 * period_us * 1000 * 0.8
+    assert got[-1].host_ns - started_ns >= 4 * period_us * 1000          # never before it is due
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -272,14 +273,15 @@ def test_video_file_feeder(tmp_path: Path) -> None:
     _write_video(path, 3, (16, 24))
     with VideoFileFeeder(path, loop=False) as native:
         assert native.frame_shape == (16, 24)
-        got = [native.next_frame(0.0, False) for _ in range(4)]
-        assert got[3] is None
-        assert [g[1] for g in got[:3]] == [0, 40_000, 80_000]                # the file's 25 fps  # type: ignore[index]
-        assert [int(g[0].mean()) for g in got[:3]] == pytest.approx([60, 100, 140], abs=3)  # type: ignore[index]
+        got = [native.next_frame(0.0, False) for _ in range(3)]
+        assert native.next_frame(0.0, False) is None                         # loop=False: ran dry
+    images, stamps = zip(*[g for g in got if g is not None], strict=True)
+    assert list(stamps) == [0, 40_000, 80_000]                               # the file's 25 fps
+    assert [float(im.mean()) for im in images] == pytest.approx([60, 100, 140], abs=3)
     with VideoFileFeeder(path, frame_shape=(32, 32), fit="pad") as padded:
-        image, _ = padded.next_frame(0.0, False)  # type: ignore[misc]
-        assert image.shape == (32, 32) and image.dtype == np.uint8
-        assert not image[:5].any() and not image[-5:].any() and image[16].min() > 40   # letterboxed
+        image = padded.next_frame(0.0, False)[0]  # type: ignore[index]
+    assert image.shape == (32, 32) and image.dtype == np.uint8
+    assert not image[:5].any() and not image[-5:].any() and image[16].min() > 40   # letterboxed
     with VideoFileFeeder(path, frame_shape=(32, 32), fit="stretch") as stretched:
         assert stretched.next_frame(0.0, False)[0].min() > 40  # type: ignore[index]
     with pytest.raises(InputFileError):

@@ -625,8 +625,12 @@ def test_real_import_without_driver_library_is_a_clear_device_error(monkeypatch:
     monkeypatch.syspath_prepend(str(path.parent))
     for name in [m for m in sys.modules if m == REAL_PACKAGE or m.startswith(REAL_PACKAGE + ".")]:
         monkeypatch.delitem(sys.modules, name)
-    with pytest.raises(driver_module.DeviceError) as caught:
-        driver_module.load_xiapi()
+    try:
+        with pytest.raises(driver_module.DeviceError) as caught:
+            driver_module.load_xiapi()
+    finally:  # the half-imported package must not outlive the test
+        for name in [m for m in sys.modules if m == REAL_PACKAGE or m.startswith(REAL_PACKAGE + ".")]:
+            del sys.modules[name]
     assert str(caught.value) == driver_module.DRIVER_LIBRARY_MISSING
     assert isinstance(caught.value.__cause__, OSError)
 

@@ -136,7 +136,7 @@ class CameraSettings:
         return f"SN {self.serial}" if self.serial is not None else f"index {self.device_index}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CapturedFrame:
     """One frame as it came from the camera.
 

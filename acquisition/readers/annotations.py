@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import csv
 import math
-import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +151,8 @@ def read_megc_csv(path: str | Path) -> list[Interval]:
                 apex = None
             else:
                 raise fail(f"apex {apex} is outside onset..offset {onset}..{offset}")
+        if not cell("video"):
+            raise fail("no video")
         try:
             kind = normalize_kind(cell("class"))
         except ValueError as exc:
@@ -265,8 +266,6 @@ def write_mecg_coding_csv(path: str | Path, rows: Iterable[MecgCodingRow | Mappi
             writer.writerow([_fmt(values.get(c), c in time_columns) for c in MECG_COLUMNS])
 
 
-assert len(fields(MecgCodingRow)) == len(MECG_COLUMNS)
-
 
 def _read_text(path: Path) -> str:
     if not path.is_file():
@@ -287,12 +286,13 @@ def _read_table(path: Path) -> tuple[list[str], list[tuple[int, list[Any]]]]:
             raise InputFileError(path, "no such file")
         try:
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
-            raise InputFileError(path, f"not a readable xlsx file (truncated or corrupt: {exc})") from None
-        try:
-            rows = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
-        finally:
-            book.close()
+            try:
+                rows = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+            finally:
+                book.close()
+        except Exception as exc:  # BadZipFile, KeyError, XML parse errors, InvalidFileException...
+            detail = str(exc) or type(exc).__name__
+            raise InputFileError(path, f"not a readable xlsx file (truncated or corrupt: {detail})") from None
     elif suffix == ".csv":
         rows = [list(r) for r in csv.reader(_read_text(path).splitlines())]
     else:

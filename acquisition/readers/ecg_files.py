@@ -7,6 +7,7 @@ rate; a file that cannot be used raises :class:`InputFileError` with the reason,
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import re
@@ -81,7 +82,9 @@ def _check_signal(path: Path, signal: np.ndarray, what: str) -> np.ndarray:
         raise InputFileError(path, f"{what} has {signal.size} sample(s); an ECG needs more")
     bad = np.flatnonzero(~np.isfinite(signal))
     if bad.size:
-        raise InputFileError(path, f"{what} has {bad.size} non-finite values (NaN/inf), first at sample {bad[0]}")
+        raise InputFileError(
+            path, f"{what} has {bad.size} non-finite values (NaN/inf), first at sample {bad[0]}"
+        )
     return signal
 
 
@@ -146,6 +149,40 @@ def _bioread_errors(path: Path) -> Iterator[_Collect]:
         log.warning("%s: bioread: %s", path, message)
 
 
+class _ReadBudget(io.FileIO):
+    """A file that refuses more reads than any real .acq needs.
+
+    A corrupt marker count with a marker header whose length comes out 0 makes bioread re-read the same
+    bytes up to 2**31 times (hours); a real file needs a few reads per header.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "rb")
+        self.reads_left = 100_000 + path.stat().st_size // 1024
+        self.offset_reads: dict[int, int] = {}
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        offset = self.tell()
+        self.offset_reads[offset] = self.offset_reads.get(offset, 0) + 1
+        self.reads_left -= 1
+        if self.reads_left < 0 or self.offset_reads[offset] > 50:
+            raise _Implausible("header counts are implausible (endless header table)")
+        return super().read(size)
+
+
+class _Implausible(Exception):
+    pass
+
+
+def _check_sizes(path: Path, headers: Any) -> None:
+    """Sample counts that the file cannot hold mean a corrupt header (and would allocate gigabytes)."""
+    need = sum(int(c.point_count) * int(c.dtype.itemsize) for c in headers.channels)
+    size = path.stat().st_size
+    limit = size if not headers.is_compressed else size * 1100  # zlib expands at most ~1000x
+    if any(int(c.point_count) < 0 for c in headers.channels) or need > limit:
+        raise _Implausible(f"its channels claim {need} bytes of samples, the file has {size} bytes")
+
+
 def list_acq_channels(path: str | Path) -> list[tuple[str, float, str]]:
     """(name, samples per second, units) of each channel of an .acq file, from its headers only."""
     import bioread
@@ -153,7 +190,8 @@ def list_acq_channels(path: str | Path) -> list[tuple[str, float, str]]:
     path = Path(path)
     _check_file(path)
     with _bioread_errors(path):
-        data = bioread.read_headers(str(path))
+        with _ReadBudget(path) as f:
+            data = bioread.read_headers(f)
         return [(c.name, float(c.samples_per_second), c.units) for c in data.channels]
 
 
@@ -182,12 +220,15 @@ def read_acq(
     path = Path(path)
     _check_file(path)
     with _bioread_errors(path):
-        headers = bioread.read_headers(str(path))
+        with _ReadBudget(path) as f:
+            headers = bioread.read_headers(f)
+        _check_sizes(path, headers)
         names = [c.name for c in headers.channels]
         ecg_index = _pick_name(path, names, channel)
         extra_indexes = [_pick_name(path, names, name) for name in extra_channels]
         # All channels are read, not only the wanted ones: a truncated file shows in any of them.
-        data = bioread.read_file(str(path))
+        with _ReadBudget(path) as f:
+            data = bioread.read_file(f)
 
         base_rate = float(data.samples_per_second)
         channels = data.channels
@@ -202,7 +243,10 @@ def read_acq(
         ecg = channels[ecg_index]
         signal = _check_signal(path, np.asarray(ecg.data, dtype=np.float64), f"channel {ecg.name!r}")
         extra = {
-            channels[i].name: (np.asarray(channels[i].data, dtype=np.float64), float(channels[i].samples_per_second))
+            channels[i].name: (
+                np.asarray(channels[i].data, dtype=np.float64),
+                float(channels[i].samples_per_second),
+            )
             for i in extra_indexes
         }
         # Length in base-rate samples: a channel at base rate / d has point_count * d of them.
@@ -298,7 +342,9 @@ def read_ecg_csv(path: str | Path, sampling_rate: float | None, channel: str | N
             continue  # blank line
         line = reader.line_num
         if len(row) <= max(needed):
-            raise InputFileError(path, f"row {line}: {len(row)} cells, column {header[max(needed)]!r} missing")
+            raise InputFileError(
+                path, f"row {line}: {len(row)} cells, column {header[max(needed)]!r} missing"
+            )
         for i, out in ((col, values), (time_col, times)):
             if i is None:
                 continue
@@ -364,7 +410,9 @@ def read_ecg_npy(path: str | Path, sampling_rate: float, channel: int = 0) -> Ec
     if not isinstance(array, np.ndarray):
         raise InputFileError(path, "not a single .npy array")
     if array.dtype.kind not in "iuf":
-        raise InputFileError(path, f"array of {array.dtype} values; expected integer or floating-point samples")
+        raise InputFileError(
+            path, f"array of {array.dtype} values; expected integer or floating-point samples"
+        )
     if array.ndim == 1:
         if channel != 0:
             raise InputFileError(path, f"1-D array has one channel (0), not {channel}")
@@ -413,4 +461,6 @@ def read_ecg(
         except ValueError:
             raise InputFileError(path, f"a .npy channel is a column number, not {channel!r}") from None
         return read_ecg_npy(path, sampling_rate, index)
-    raise InputFileError(path, f"unknown ECG file type {path.suffix or '(no suffix)'!r}; expected .acq, .csv or .npy")
+    raise InputFileError(
+        path, f"unknown ECG file type {path.suffix or '(no suffix)'!r}; expected .acq, .csv or .npy"
+    )

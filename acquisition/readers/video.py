@@ -262,7 +262,7 @@ def open_video(path: str | Path, fps: float | None = None) -> VideoSource:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(path, "no such video file")
+        raise InputFileError(path, "not a file" if path.exists() else "no such video file")
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise ValueError(f"fps must be positive, got {fps}")
     capture = _capture(path)
@@ -277,7 +277,7 @@ def open_video(path: str | Path, fps: float | None = None) -> VideoSource:
             raise InputFileError(path, "no decodable frames (empty, truncated or corrupt video)")
         height, width = first.shape[:2]
         seek_exact = _fourcc(capture).upper() in _INTRA_ONLY_FOURCCS
-        header_count = int(round(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+        header_count = round(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         frame_count = header_count
         last_ok = False
         if header_count > 1:

@@ -1,0 +1,171 @@
+"""Frame-to-ECG synchronization on the trigger clock.
+
+The trigger box sends pulse *p* to the camera (which exposes frame *p*) and to an MP160 digital input
+(recorded beside the ECG). So:
+
+- the session clock is the ECG row index (at the ECG rate) counted from the first rising edge: the
+  trigger-aligned sample index, sample 0 = pulse 0;
+- frame *p* is stamped with the sample of edge *p*; the camera's own counter (``acq_nframe``) says which
+  pulse a frame answers, so frames lost in transport show up as gaps in the pulse numbers;
+- before edge *p* has reached the host (ECG arrives in network packets), the stamp is predicted from the
+  edges seen so far; the recorder writes the measured edge, and the difference is the sync error;
+- the worst misalignment is also checked independently of the counters: the camera's exposure timestamps
+  must advance like the trigger edges do.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def rising_edges(signal: np.ndarray, threshold: float, previous_high: bool = False) -> np.ndarray:
+    """Indices where ``signal`` goes from <= threshold to > threshold (the first sample counts when the
+    sample before the block, summarized by ``previous_high``, was low)."""
+    high = np.asarray(signal) > threshold
+    if high.size == 0:
+        return np.empty(0, dtype=np.int64)
+    edges = np.flatnonzero(high[1:] & ~high[:-1]) + 1
+    if high[0] and not previous_high:
+        edges = np.r_[0, edges]
+    return edges.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class SyncStats:
+    pulses_seen: int  # rising edges found in the trigger channel
+    frames_stamped: int
+    frames_dropped: int  # pulses whose frame never reached the host
+    worst_sync_error_frames: float  # worst |predicted - measured| stamp and camera-clock misfit, in frames
+    ecg_covered_until: int  # session samples processed from the trigger channel
+
+
+class TriggerClock:
+    """Trigger edges on the ECG clock, fed block by block by the ECG thread; read by any thread."""
+
+    def __init__(self, ecg_rate: float, trigger_rate: float, threshold: float) -> None:
+        if ecg_rate <= 0 or trigger_rate <= 0:
+            raise ValueError("ECG and trigger rates must be positive")
+        self.ecg_rate = ecg_rate
+        self.trigger_rate = trigger_rate
+        self.threshold = threshold
+        self.nominal_period = ecg_rate / trigger_rate  # ECG samples per pulse
+        self._edges = array("q")  # absolute ECG row of each edge
+        self._origin: int | None = None
+        self._rows_seen = 0
+        self._previous_high = False
+        self._lock = threading.Lock()
+
+    # -- ECG thread -----------------------------------------------------------------------------------
+    def feed(self, first_row: int, trigger: np.ndarray) -> int:
+        """Scan a block of the trigger channel starting at absolute ECG row ``first_row``; return the
+        number of new edges. Rows must arrive in order; a gap (lost samples) is allowed."""
+        if first_row > self._rows_seen:
+            self._previous_high = False  # after a gap, the level before the block is unknown
+        edges = rising_edges(trigger, self.threshold, self._previous_high) + first_row
+        with self._lock:
+            if self._origin is None and len(edges):
+                self._origin = int(edges[0])
+            self._edges.extend(edges.tolist())
+            self._rows_seen = first_row + len(trigger)
+        if len(trigger):
+            self._previous_high = bool(trigger[-1] > self.threshold)
+        return len(edges)
+
+    # -- any thread -----------------------------------------------------------------------------------
+    @property
+    def origin(self) -> int | None:
+        """Absolute ECG row of pulse 0 (session sample 0), once seen."""
+        return self._origin
+
+    @property
+    def pulse_count(self) -> int:
+        return len(self._edges)
+
+    @property
+    def covered_until(self) -> int:
+        """Session samples (relative to the origin) already scanned for edges."""
+        return 0 if self._origin is None else self._rows_seen - self._origin
+
+    def edge(self, pulse: int) -> int | None:
+        """Measured session sample of ``pulse``'s edge, or None while it has not arrived."""
+        with self._lock:
+            if self._origin is None or not 0 <= pulse < len(self._edges):
+                return None
+            return self._edges[pulse] - self._origin
+
+    def predict(self, pulse: int) -> int:
+        """Session sample of ``pulse``'s edge: measured if known, else extrapolated from the edges so far."""
+        with self._lock:
+            n = len(self._edges)
+            if self._origin is not None and 0 <= pulse < n:
+                return self._edges[pulse] - self._origin
+            if n >= 2:
+                last = n - 1
+                period = (self._edges[last] - self._edges[0]) / last
+                return int(np.ceil(self._edges[last] - self._origin + (pulse - last) * period - 1e-9))
+            return int(np.ceil(pulse * self.nominal_period - 1e-9))
+
+    def edges(self) -> np.ndarray:
+        """All measured edges as session samples."""
+        with self._lock:
+            origin = self._origin or 0
+            return np.frombuffer(self._edges, dtype=np.int64).copy() - origin
+
+
+class FrameSync:
+    """Assigns pulse numbers and stamps to camera frames and keeps the sync statistics."""
+
+    def __init__(self, clock: TriggerClock, fps: float) -> None:
+        self.clock = clock
+        self.fps = fps
+        self._first_camera_frame: int | None = None
+        self._first_camera_ts_us: int | None = None
+        self._last_pulse = -1
+        self.frames_stamped = 0
+        self.frames_dropped = 0
+        self.worst_error_frames = 0.0
+
+    def pulse_of(self, camera_frame: int) -> int:
+        """Pulse number answered by a frame: the camera counts exposures, one per pulse."""
+        if self._first_camera_frame is None:
+            self._first_camera_frame = camera_frame
+        return camera_frame - self._first_camera_frame
+
+    def stamp(self, camera_frame: int, camera_ts_us: int) -> tuple[int, int, int]:
+        """(pulse, predicted session sample, frames dropped before this one) for a newly captured frame."""
+        pulse = self.pulse_of(camera_frame)
+        if self._first_camera_ts_us is None:
+            self._first_camera_ts_us = camera_ts_us
+        dropped = max(0, pulse - self._last_pulse - 1)
+        self.frames_dropped += dropped
+        self._last_pulse = max(self._last_pulse, pulse)
+        self.frames_stamped += 1
+        return pulse, self.clock.predict(pulse), dropped
+
+    def confirm(self, pulse: int, predicted: int, camera_ts_us: int) -> int | None:
+        """The measured edge of ``pulse`` (None if not arrived yet); updates the worst sync error from the
+        stamp prediction and from the camera's own exposure clock."""
+        measured = self.clock.edge(pulse)
+        if measured is None:
+            return None
+        period = self.clock.nominal_period
+        error = abs(predicted - measured) / period
+        if self._first_camera_ts_us is not None:
+            camera_frames = (camera_ts_us - self._first_camera_ts_us) * 1e-6 * self.fps
+            ecg_frames = measured / period
+            error = max(error, abs(round(camera_frames) - round(ecg_frames)))
+        self.worst_error_frames = max(self.worst_error_frames, error)
+        return measured
+
+    def stats(self) -> SyncStats:
+        return SyncStats(
+            pulses_seen=self.clock.pulse_count,
+            frames_stamped=self.frames_stamped,
+            frames_dropped=self.frames_dropped,
+            worst_sync_error_frames=self.worst_error_frames,
+            ecg_covered_until=self.clock.covered_until,
+        )

@@ -1,0 +1,160 @@
+"""Builds the devices a lab configuration names. Real or mock is chosen here, by configuration, and the
+same driver classes are used for both: the mocks speak the real protocols.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import ModuleType
+
+from acquisition.camera import CameraSettings, XimeaCamera, load_xiapi
+from acquisition.ecg import NdtEcgSource
+from acquisition.errors import ConfigError
+from acquisition.pipeline import Acquisition, AcquisitionSettings
+from acquisition.session import EcgInfo, SessionMetadata, TriggerInfo, VideoInfo
+from acquisition.trigger import SerialTriggerBox
+from app.config import LabConfig, as_dict
+
+# camera.driver -> how to get a module with xiapipy's Camera / Image / Xi_error
+CAMERA_APIS: dict[str, Callable[[], ModuleType]] = {
+    "xiapipy": load_xiapi,
+    "mock": lambda: importlib.import_module("hardware_mocks.ximea.xiapi"),
+}
+
+MOCK_SPEEDS = {"1": 1.0, "max": None}
+
+
+def build_acquisition(config: LabConfig) -> Acquisition:
+    cam = config.camera
+    settings = CameraSettings(
+        serial=cam.serial or None,
+        index=None if cam.serial else cam.index,
+        pixel_format=cam.pixel_format,  # type: ignore[arg-type]
+        exposure_us=cam.exposure_us,
+        gain_db=cam.gain_db,
+        fps=cam.fps,
+        trigger=cam.trigger,  # type: ignore[arg-type]
+        buffer_queue_size=cam.buffer_queue_size,
+        timeout_ms=cam.timeout_ms,
+    )
+    camera = XimeaCamera(settings, api=CAMERA_APIS[cam.driver]())
+    ecg = NdtEcgSource(
+        config.ecg.host,
+        config.ecg.rpc_port,
+        config.ecg.data_port,
+        ecg_label=config.ecg.ecg_label,
+        trigger_label=config.ecg.trigger_label,
+        rpc_timeout_s=config.ecg.rpc_timeout_s,
+        stall_timeout_s=config.ecg.stall_timeout_s,
+    )
+    trigger = SerialTriggerBox(config.trigger.port, baudrate=config.trigger.baudrate,
+                               timeout_s=config.trigger.timeout_s, boot_wait_s=config.trigger.boot_wait_s)
+    return Acquisition(camera, ecg, trigger, AcquisitionSettings(
+        fps=cam.fps,
+        ecg_rate=config.ecg.sampling_rate,
+        trigger_rate=config.trigger.rate_hz,
+        pulse_width_us=config.trigger.pulse_width_us,
+        trigger_threshold_v=config.ecg.trigger_threshold_v,
+        frame_seconds=config.buffer.frame_seconds,
+        ecg_seconds=config.buffer.ecg_seconds,
+        camera_timeout_burst=cam.timeout_burst_limit,
+    ))
+
+
+def session_metadata(config: LabConfig, source: str) -> SessionMetadata:
+    rec, cam = config.recording, config.camera
+    return SessionMetadata(
+        subject=rec.subject,
+        trial=rec.trial,
+        video=VideoInfo(
+            fps=cam.fps,
+            resolution=(cam.width, cam.height),
+            pixel_format="MONO8",
+            roi=rec.roi if rec.store == "roi" else None,
+            frames_per_chunk=rec.frames_per_chunk,
+        ),
+        ecg=EcgInfo(config.ecg.sampling_rate, [config.ecg.ecg_label, config.ecg.trigger_label],
+                    ["mV", "V"], config.ecg.ecg_label, config.ecg.trigger_label),
+        trigger=TriggerInfo("trigger-box" if cam.trigger == "hardware" else "free-run", config.trigger.rate_hz,
+                            "rising", config.trigger.pulse_width_us / 1000.0, config.ecg.trigger_threshold_v),
+        devices=as_dict(config),
+        source=source,
+    )
+
+
+@dataclass
+class MockSetup:
+    """A running mock lab and the configuration that points the acquisition side at it."""
+
+    config: LabConfig
+    lab: object  # hardware_mocks.lab.MockLab
+
+
+def make_mock_source(config: LabConfig, workdir: Path):
+    """The source the mock devices play, from ``[mock]``."""
+    from hardware_mocks.sources import SessionSource, VideoEcgSource
+
+    mock = config.mock
+    if mock.source == "session":
+        if not mock.session:
+            raise ConfigError("mock.source = \"session\" needs mock.session (a session directory)")
+        return SessionSource(mock.session)
+    if mock.source == "video+ecg":
+        if not (mock.video and mock.ecg):
+            raise ConfigError("mock.source = \"video+ecg\" needs mock.video and mock.ecg")
+        return VideoEcgSource(mock.video, mock.ecg, ecg_rate=mock.ecg_rate or None)
+    from hardware_mocks.synth.session import SynthConfig, synthesize_session
+
+    out = workdir / f"synth-seed{mock.synth_seed}-{mock.synth_minutes:g}min-{config.camera.width}x" \
+                    f"{config.camera.height}-{config.camera.fps:g}fps"
+    try:
+        return SessionSource(out)
+    except Exception:  # noqa: BLE001 - not generated yet (or incomplete): make it
+        synthesize_session(SynthConfig(out=out, minutes=mock.synth_minutes, seed=mock.synth_seed,
+                                       fps=config.camera.fps, ecg_rate=config.ecg.sampling_rate,
+                                       frame_size=(config.camera.width, config.camera.height),
+                                       overwrite=True))
+        return SessionSource(out)
+
+
+@contextlib.contextmanager
+def mock_lab(config: LabConfig, workdir: Path) -> Iterator[MockSetup]:
+    """Start the mock devices on the configured source and point the configuration at them."""
+    from hardware_mocks.lab import MockLab
+
+    source = make_mock_source(config, workdir)
+    sensor_h, sensor_w = source.sensor_shape
+    if abs(source.fps - config.camera.fps) > 1e-6:
+        config = replace(config, camera=replace(config.camera, fps=source.fps),
+                         trigger=replace(config.trigger, rate_hz=round(source.fps)))
+    lab = MockLab(source, speed=MOCK_SPEEDS[config.mock.speed], camera_serial=config.mock.serial)
+    endpoints = lab.start()
+    try:
+        roi = getattr(source, "roi", None)
+        recording = config.recording
+        if roi is not None:
+            recording = replace(recording, roi=tuple(roi), store="roi")
+        elif config.recording.store == "roi" and not _fits(config.recording.roi, sensor_w, sensor_h):
+            recording = replace(recording, store="full")
+        config = replace(
+            config,
+            camera=replace(config.camera, driver="mock", serial=endpoints.camera_serial, width=sensor_w,
+                           height=sensor_h),
+            ecg=replace(config.ecg, host=endpoints.ndt_host, rpc_port=endpoints.ndt_rpc_port,
+                        data_port=endpoints.ndt_data_port, ecg_label=endpoints.ecg_label,
+                        trigger_label=endpoints.trigger_label, sampling_rate=source.ecg_rate),
+            trigger=replace(config.trigger, port=endpoints.trigger_port, rate_hz=round(source.fps)),
+            recording=recording,
+        ).validate()
+        yield MockSetup(config, lab)
+    finally:
+        lab.close()
+
+
+def _fits(roi: tuple[int, int, int, int], width: int, height: int) -> bool:
+    x, y, w, h = roi
+    return x >= 0 and y >= 0 and x + w <= width and y + h <= height
