@@ -102,8 +102,9 @@ class Acquisition:
         self._lossless_readers.append(reader)
 
     def _wait_for_lossless_readers(self, ring: RingBuffer, capacity: int) -> None:
+        limit = capacity * LOSSLESS_FRACTION
         while not self._stop.is_set() and any(
-                ring.write_count - r.next_seq >= capacity * LOSSLESS_FRACTION for r in self._lossless_readers):
+                ring.write_count - r.next_seq >= limit for r in self._lossless_readers):
             time.sleep(LOSSLESS_WAIT_S)
 
     # -- life cycle -----------------------------------------------------------------------------------

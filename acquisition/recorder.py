@@ -132,7 +132,8 @@ class Recorder:
             measured = sync.confirm(int(meta["trigger_pulse"]), predicted, int(meta["camera_ts_us"]))
             if measured is not None:
                 meta["ecg_sample"] = measured
-            elif not (final or ecg_gone or self.acquisition.clock.covered_until > predicted + max_wait + period):
+            elif not (final or ecg_gone
+                      or self.acquisition.clock.covered_until > predicted + max_wait + period):
                 break
             ready += 1
         if not ready:

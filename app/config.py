@@ -13,7 +13,6 @@ from typing import Any, get_type_hints
 
 from acquisition.errors import ConfigError
 
-
 MAX_RATE_MISMATCH_HZ = 0.5  # the trigger box runs at whole hertz; a 29.97 fps source plays at 30 Hz
 
 
@@ -87,6 +86,12 @@ class MockConfig:
     synth_seed: int = 7
     synth_minutes: float = 1.0
     serial: str = "MOCK0001"
+    # device faults to inject, in seconds from the first trigger pulse (0 = never)
+    fault_ecg_drop_after_s: float = 0.0
+    fault_ecg_stall_after_s: float = 0.0
+    fault_ecg_stall_s: float = 0.0
+    fault_camera_timeouts_after_s: float = 0.0
+    fault_camera_timeouts: int = 0
 
 
 @dataclass(frozen=True)
@@ -122,9 +127,11 @@ class LabConfig:
             x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > self.camera.width or y + h > self.camera.height
         ):
             raise ConfigError(
-                f"recording.roi {self.recording.roi} does not fit the {self.camera.width}x{self.camera.height} frame"
+                f"recording.roi {self.recording.roi} does not fit the "
+                f"{self.camera.width}x{self.camera.height} frame"
             )
-        if self.camera.trigger == "hardware" and abs(self.trigger.rate_hz - self.camera.fps) > MAX_RATE_MISMATCH_HZ:
+        mismatch = abs(self.trigger.rate_hz - self.camera.fps)
+        if self.camera.trigger == "hardware" and mismatch > MAX_RATE_MISMATCH_HZ:
             raise ConfigError(
                 f"trigger.rate_hz ({self.trigger.rate_hz}) must equal camera.fps ({self.camera.fps}) "
                 "when the camera is hardware-triggered"

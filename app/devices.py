@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from acquisition.camera import CameraSettings, XimeaCamera, load_xiapi
 from acquisition.ecg import NdtEcgSource
@@ -18,6 +19,9 @@ from acquisition.pipeline import Acquisition, AcquisitionSettings
 from acquisition.session import EcgInfo, SessionMetadata, TriggerInfo, VideoInfo
 from acquisition.trigger import SerialTriggerBox
 from app.config import LabConfig, as_dict
+
+if TYPE_CHECKING:
+    from hardware_mocks.lab import MockLab
 
 # camera.driver -> how to get a module with xiapipy's Camera / Image / Xi_error
 CAMERA_APIS: dict[str, Callable[[], ModuleType]] = {
@@ -79,7 +83,8 @@ def session_metadata(config: LabConfig, source: str) -> SessionMetadata:
         ),
         ecg=EcgInfo(config.ecg.sampling_rate, [config.ecg.ecg_label, config.ecg.trigger_label],
                     ["mV", "V"], config.ecg.ecg_label, config.ecg.trigger_label),
-        trigger=TriggerInfo("trigger-box" if cam.trigger == "hardware" else "free-run", config.trigger.rate_hz,
+        trigger=TriggerInfo("trigger-box" if cam.trigger == "hardware" else "free-run",
+                            config.trigger.rate_hz,
                             "rising", config.trigger.pulse_width_us / 1000.0, config.ecg.trigger_threshold_v),
         devices=as_dict(config),
         source=source,
@@ -91,7 +96,13 @@ class MockSetup:
     """A running mock lab and the configuration that points the acquisition side at it."""
 
     config: LabConfig
-    lab: object  # hardware_mocks.lab.MockLab
+    lab: MockLab
+
+    def done(self, acquisition: Acquisition) -> bool:
+        """The whole source has been played into the acquisition side."""
+        status = acquisition.status()
+        return self.lab.playback_done(status.frames + status.frames_dropped, status.ecg_samples,
+                                      acquisition.ecg_failed.is_set())
 
 
 def make_mock_source(config: LabConfig, workdir: Path):
@@ -113,7 +124,7 @@ def make_mock_source(config: LabConfig, workdir: Path):
                     f"{config.camera.height}-{config.camera.fps:g}fps"
     try:
         return SessionSource(out)
-    except Exception:  # noqa: BLE001 - not generated yet (or incomplete): make it
+    except Exception:
         synthesize_session(SynthConfig(out=out, minutes=mock.synth_minutes, seed=mock.synth_seed,
                                        fps=config.camera.fps, ecg_rate=config.ecg.sampling_rate,
                                        frame_size=(config.camera.width, config.camera.height),
@@ -124,14 +135,17 @@ def make_mock_source(config: LabConfig, workdir: Path):
 @contextlib.contextmanager
 def mock_lab(config: LabConfig, workdir: Path) -> Iterator[MockSetup]:
     """Start the mock devices on the configured source and point the configuration at them."""
-    from hardware_mocks.lab import MockLab
+    from hardware_mocks.lab import MockFaults, MockLab
 
     source = make_mock_source(config, workdir)
     sensor_h, sensor_w = source.sensor_shape
     if abs(source.fps - config.camera.fps) > 1e-6:
         config = replace(config, camera=replace(config.camera, fps=source.fps),
                          trigger=replace(config.trigger, rate_hz=round(source.fps)))
-    lab = MockLab(source, speed=MOCK_SPEEDS[config.mock.speed], camera_serial=config.mock.serial)
+    mock = config.mock
+    faults = MockFaults(mock.fault_ecg_drop_after_s, mock.fault_ecg_stall_after_s, mock.fault_ecg_stall_s,
+                        mock.fault_camera_timeouts_after_s, mock.fault_camera_timeouts)
+    lab = MockLab(source, speed=MOCK_SPEEDS[mock.speed], camera_serial=mock.serial, faults=faults)
     endpoints = lab.start()
     try:
         roi = getattr(source, "roi", None)

@@ -13,6 +13,7 @@ and TCP, and a serial line.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -28,6 +29,17 @@ ECG_LABEL = "ECG"
 TRIGGER_LABEL = "TRIGGER"
 WAIT_TICK_S = 0.001
 MAX_LEAD_S = 1.0  # at maximum speed the ECG stream stays at most this far ahead of the camera
+
+
+@dataclass(frozen=True)
+class MockFaults:
+    """Device faults to inject, at times on the source's clock (0 = never)."""
+
+    ecg_drop_after_s: float = 0.0  # AcqKnowledge's data connection drops
+    ecg_stall_after_s: float = 0.0  # AcqKnowledge stops sending for ecg_stall_s
+    ecg_stall_s: float = 0.0
+    camera_timeouts_after_s: float = 0.0  # the camera stops delivering for camera_timeouts grabs
+    camera_timeouts: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,7 @@ class _Mp160Stream:
             with clock.lock:
                 exposed = clock.frames_exposed
             edges = clock.source.edges
-            camera_row = edges[min(exposed, len(edges) - 1)] if exposed < len(edges) else clock.source.n_samples
+            camera_row = edges[exposed] if exposed < len(edges) else clock.source.n_samples
             budget = min(budget, trigger_row + camera_row + int(MAX_LEAD_S * self.base_rate) - sent)
         if budget <= 0:
             return np.empty((0, 2))
@@ -138,25 +150,29 @@ class _Mp160Stream:
 class _CameraOptics:
     """What the mock camera sees: the source frame of each pulse once its edge has happened (FrameFeeder)."""
 
-    def __init__(self, clock: _LabClock, device_ref: list[xiapi.MockDevice]) -> None:
+    def __init__(self, clock: _LabClock, device_ref: list[xiapi.MockDevice], faults: MockFaults) -> None:
         self._clock = clock
         self._device_ref = device_ref
+        self._timeout_pulse = round(faults.camera_timeouts_after_s * clock.source.fps) \
+            if faults.camera_timeouts else -1
+        self._timeouts = faults.camera_timeouts
         self.frame_shape = clock.source.sensor_shape
         self._blank = np.zeros(self.frame_shape, dtype=np.uint8)
         self._next_pulse = 0
         self.cpu_s = 0.0  # thread CPU spent producing frames (mock cost, not acquisition cost)
 
     def _edge_due(self, pulse: int, deadline: float) -> bool:
+        """Wait until the trigger box has sent ``pulse`` (on the lab's clock, not the ECG stream's: a lost
+        ECG connection must not stop the camera)."""
         clock = self._clock
         while True:
             with clock.lock:
-                trigger_row = clock.trigger_row
-                produced = clock.rows_sent - trigger_row if trigger_row is not None else -1
-            if trigger_row is not None and not clock.stopped.is_set():
-                edge = clock.source.edges[pulse]
+                started_at = clock.trigger_started_at
+            if started_at is not None and not clock.stopped.is_set():
                 if clock.speed is None:
                     return True
-                if produced > edge:  # the MP160 has already sampled this pulse's edge
+                due = started_at + clock.source.edges[pulse] / (clock.source.ecg_rate * clock.speed)
+                if time.monotonic() >= due:
                     return True
             if time.monotonic() >= deadline:
                 return False
@@ -171,6 +187,8 @@ class _CameraOptics:
         if not self._edge_due(pulse, deadline):
             return None
         cpu0 = time.thread_time()
+        if pulse == self._timeout_pulse and self._device_ref:
+            self._device_ref[0].inject_timeouts(self._timeouts)
         image = self._clock.source.frame(pulse)
         self._next_pulse += 1
         # frames the recording lost: expose them but lose them in transport, as the real camera did
@@ -192,13 +210,20 @@ class MockLab:
     """Starts the three mock devices on one source; use as a context manager."""
 
     def __init__(self, source: LabSource, *, speed: float | None = 1.0, camera_serial: str = "MOCK0001",
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", faults: MockFaults | None = None) -> None:
+        faults = faults or MockFaults()
         self.source = source
         self.clock = _LabClock(source, speed)
         self._device_ref: list[xiapi.MockDevice] = []
-        self.optics = _CameraOptics(self.clock, self._device_ref)
+        self.optics = _CameraOptics(self.clock, self._device_ref, faults)
         self.trigger_box = MockTriggerBox(_TriggerWiring(self.clock))
-        self.emulator = AcqKnowledgeEmulator(_Mp160Stream(self.clock), host=host, rpc_port=0, single_port=0)
+        rate = source.ecg_rate
+        self.emulator = AcqKnowledgeEmulator(
+            _Mp160Stream(self.clock), host=host, rpc_port=0, single_port=0,
+            drop_after=round(faults.ecg_drop_after_s * rate) if faults.ecg_drop_after_s else None,
+            stall_after=round(faults.ecg_stall_after_s * rate) if faults.ecg_stall_after_s else None,
+            stall_s=faults.ecg_stall_s,
+        )
         self.camera_serial = camera_serial
         self.host = host
         self.endpoints: MockEndpoints | None = None
@@ -224,24 +249,16 @@ class MockLab:
         )
         return self.endpoints
 
-    @property
-    def finished(self) -> bool:
-        """True once every pulse of the source has been exposed and all its ECG streamed."""
-        clock = self.clock
-        with clock.lock:
-            if clock.trigger_row is None:
-                return False
-            streamed = clock.rows_sent - clock.trigger_row
-        return clock.frames_exposed >= self.source.n_pulses and streamed >= self.source.n_samples
+    def playback_done(self, frames_seen: int, ecg_samples_seen: int, ecg_lost: bool) -> bool:
+        """True once the acquisition side has every frame of the source and its whole ECG (or lost it)."""
+        return frames_seen >= self.source.n_pulses and (ecg_lost or ecg_samples_seen >= self.source.n_samples)
 
     def close(self) -> None:
         self.emulator.close()
         self.trigger_box.close()
         if self._device_ref:
-            try:
+            with contextlib.suppress(KeyError):
                 xiapi.unregister_device(self.camera_serial)
-            except KeyError:
-                pass
             self._device_ref.clear()
         self.source.close()
 

@@ -46,7 +46,7 @@ class LabSource(ABC):
 
     @abstractmethod
     def frame(self, pulse: int) -> np.ndarray | None:
-        """The sensor frame exposed at ``pulse``; None when the recording lost it. Valid until the next call."""
+        """The sensor frame exposed at ``pulse`` (None: the recording lost it); valid until the next call."""
 
     @property
     def n_pulses(self) -> int:

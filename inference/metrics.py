@@ -27,13 +27,11 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from acquisition.readers.annotations import classify_expression
+
 CLASSES: tuple[str, ...] = ("ME", "macro")
 """The expression classes reported separately; every report also has "overall"."""
 
-ME_MAX_DURATION_S = 0.5
-ME_MAX_ONSET_TO_APEX_S = 0.25
-_TIME_EPS_S = 1e-6
-"""Same tolerance as ``acquisition.readers.annotations.classify_expression`` (whose rule this mirrors)."""
 
 VideoKey = tuple[str, str]
 """(subject, video)."""
@@ -204,16 +202,9 @@ def expression_class(interval: IntervalLike, fps: float | None = None) -> str | 
         return None
     if fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
-    if (interval.offset - interval.onset) / fps <= ME_MAX_DURATION_S + _TIME_EPS_S:
-        return "ME"
     apex = interval.apex
-    if (
-        apex is not None
-        and interval.onset <= apex <= interval.offset
-        and (apex - interval.onset) / fps <= ME_MAX_ONSET_TO_APEX_S + _TIME_EPS_S
-    ):
-        return "ME"
-    return "macro"
+    apex_s = apex / fps if apex is not None and interval.onset <= apex <= interval.offset else None
+    return classify_expression(interval.onset / fps, apex_s, interval.offset / fps)
 
 
 def evaluate_spotting(

@@ -19,8 +19,8 @@ from hardware_mocks.acqknowledge import AcqKnowledgeEmulator, ArraySource, Chann
 
 DATA = Path(__file__).parent / "data"
 R42_ACQ = DATA / "acq" / "r42_test.acq"  # bioread's test data (MIT, LICENSE.bioread.txt beside it)
-# BIOPAC file from bioread's test data (MIT), in the workspace's shared data (not copied into the project).
-PHYSIO_ACQ = Path(__file__).resolve().parents[2] / "shared" / "data" / "acq" / "physio-5.0.1.acq"
+# BIOPAC file from bioread's test data (MIT), copied into tests/data/acq with its licence.
+PHYSIO_ACQ = Path(__file__).parent / "data" / "acq" / "physio-5.0.1.acq"
 RATE = 1000.0
 READ_DEADLINE_S = 15.0
 
@@ -323,8 +323,6 @@ def test_r42_ecg_streams_exactly_as_bioread_reads_it() -> None:
 
 
 def test_physio_file_with_three_channel_rates() -> None:
-    if not PHYSIO_ACQ.exists():
-        pytest.skip(f"{PHYSIO_ACQ} missing")
     source = ArraySource.from_acq(
         PHYSIO_ACQ, labels=["EKG - ERS100C", "RESP - RSP100C", "EDA - GSR100C"], max_seconds=3.0
     )

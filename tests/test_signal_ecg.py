@@ -22,8 +22,8 @@ from inference.signal.ecg import (
 DATA = Path(__file__).parent / "data"
 REAL_ECG_CSV = DATA / "ecg" / "ecg_1000hz.csv"  # NeuroKit2 data folder, MIT (LICENSE.neurokit.txt beside it)
 REAL_ECG_FS = 1000.0
-# BIOPAC file from bioread's test data (MIT), in the workspace's shared data (not copied into the project).
-PHYSIO_ACQ = Path(__file__).resolve().parents[2] / "shared" / "data" / "acq" / "physio-5.0.1.acq"
+# BIOPAC file from bioread's test data (MIT), copied into tests/data/acq with its licence.
+PHYSIO_ACQ = Path(__file__).parent / "data" / "acq" / "physio-5.0.1.acq"
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")  # neurokit2 / pandas deprecation chatter
 
@@ -73,8 +73,6 @@ def test_real_biphasic_biopac_ecg_is_read_at_its_known_rate() -> None:
     """physio-5.0.1.acq: an unusual biphasic ECG at about 58-76 bpm.  NeuroKit's detector on the raw polarity
     doubles some beats (rates near 200 bpm); the polarity check fixes that."""
     bioread = pytest.importorskip("bioread")
-    if not PHYSIO_ACQ.exists():
-        pytest.skip(f"{PHYSIO_ACQ} missing")
     channel = bioread.read_file(str(PHYSIO_ACQ)).channels[1]
     assert channel.name.startswith("EKG")
     ecg = np.asarray(channel.data, dtype=np.float64)

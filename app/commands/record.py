@@ -6,7 +6,6 @@ import argparse
 import datetime as dt
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 from app.config import load_config
@@ -38,13 +37,9 @@ def run(args: argparse.Namespace) -> int:
         f"{config.recording.subject}_{config.recording.trial}_{dt.datetime.now():%Y%m%d-%H%M%S}")
     if config.camera.driver == "mock":
         with mock_lab(config, MOCK_WORKDIR) as setup:
-            lab = setup.lab
             result = run_acquisition(setup.config, out=out, source_label="live", duration_s=args.duration,
-                                     done=lambda _acq: lab.finished and _acq.status().frames
-                                     + _acq.status().frames_dropped >= lab.source.n_pulses,
-                                     quiet=args.quiet)
+                                     done=setup.done, quiet=args.quiet)
     else:
-        config = replace(config)
         result = run_acquisition(config, out=out, source_label="live", duration_s=args.duration,
                                  quiet=args.quiet)
     print(json.dumps(result.summary(), indent=2))

@@ -31,15 +31,8 @@ def run(args: argparse.Namespace) -> int:
     config = replace(config, mock=replace(config.mock, source="session", session=str(args.session),
                                           speed=args.speed))
     with mock_lab(config, MOCK_WORKDIR) as setup:
-        lab = setup.lab
-
-        def done(acq) -> bool:
-            status = acq.status()
-            return lab.finished and status.frames + status.frames_dropped >= lab.source.n_pulses and \
-                status.ecg_samples >= lab.source.n_samples
-
         result = run_acquisition(setup.config, out=args.record, source_label="replay", duration_s=None,
-                                 done=done, quiet=args.quiet, lossless=args.speed == "max")
+                                 done=setup.done, quiet=args.quiet, lossless=args.speed == "max")
     print(json.dumps(result.summary(), indent=2))
     if result.device_fault:
         print("mespot replay: device fault(s): " + "; ".join(result.status.faults), file=sys.stderr)
