@@ -66,7 +66,8 @@ class AcquisitionStatus:
     ecg_lost: int
     ecg_rate: float
     pulses_seen: int
-    worst_sync_error_frames: float
+    worst_sync_error_frames: int
+    worst_stamp_prediction_samples: int
     faults: tuple[str, ...]
 
 
@@ -273,5 +274,6 @@ class Acquisition:
             ecg_rate=self.settings.ecg_rate,
             pulses_seen=self.clock.pulse_count,
             worst_sync_error_frames=self.sync.worst_error_frames,
+            worst_stamp_prediction_samples=self.sync.worst_prediction_samples,
             faults=tuple(self.faults),
         )

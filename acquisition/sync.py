@@ -39,7 +39,8 @@ class SyncStats:
     pulses_seen: int  # rising edges found in the trigger channel
     frames_stamped: int
     frames_dropped: int  # pulses whose frame never reached the host
-    worst_sync_error_frames: float  # worst |predicted - measured| stamp and camera-clock misfit, in frames
+    worst_sync_error_frames: int  # frames whose camera exposure time disagrees with their trigger edge
+    worst_stamp_prediction_samples: int  # ring stamps predicted before the edge arrived: worst miss
     ecg_covered_until: int  # session samples processed from the trigger channel
 
 
@@ -58,6 +59,8 @@ class TriggerClock:
         self._rows_seen = 0
         self._previous_high = False
         self._lock = threading.Lock()
+        # exact integer sums for the least-squares line edge = a + b * pulse (Python ints never overflow)
+        self._sum_p = self._sum_e = self._sum_pp = self._sum_pe = 0
 
     # -- ECG thread -----------------------------------------------------------------------------------
     def feed(self, first_row: int, trigger: np.ndarray) -> int:
@@ -69,7 +72,13 @@ class TriggerClock:
         with self._lock:
             if self._origin is None and len(edges):
                 self._origin = int(edges[0])
-            self._edges.extend(edges.tolist())
+            for edge in edges.tolist():
+                pulse, rel = len(self._edges), edge - self._origin
+                self._edges.append(edge)
+                self._sum_p += pulse
+                self._sum_e += rel
+                self._sum_pp += pulse * pulse
+                self._sum_pe += pulse * rel
             self._rows_seen = first_row + len(trigger)
         if len(trigger):
             self._previous_high = bool(trigger[-1] > self.threshold)
@@ -104,9 +113,10 @@ class TriggerClock:
             if self._origin is not None and 0 <= pulse < n:
                 return self._edges[pulse] - self._origin
             if n >= 2:
-                last = n - 1
-                period = (self._edges[last] - self._edges[0]) / last
-                return int(np.ceil(self._edges[last] - self._origin + (pulse - last) * period - 1e-9))
+                # edges are the first ECG sample at or after each pulse: on average half a sample late
+                slope = (n * self._sum_pe - self._sum_p * self._sum_e) / (n * self._sum_pp - self._sum_p**2)
+                intercept = (self._sum_e - slope * self._sum_p) / n
+                return int(np.ceil(intercept + slope * pulse - 0.5))
             return int(np.ceil(pulse * self.nominal_period - 1e-9))
 
     def edges(self) -> np.ndarray:
@@ -127,7 +137,8 @@ class FrameSync:
         self._last_pulse = -1
         self.frames_stamped = 0
         self.frames_dropped = 0
-        self.worst_error_frames = 0.0
+        self.worst_error_frames = 0  # frames whose exposure time disagrees with their trigger edge
+        self.worst_prediction_samples = 0  # ring stamps predicted before the edge arrived: worst miss
 
     def pulse_of(self, camera_frame: int) -> int:
         """Pulse number answered by a frame: the camera counts exposures, one per pulse."""
@@ -147,18 +158,18 @@ class FrameSync:
         return pulse, self.clock.predict(pulse), dropped
 
     def confirm(self, pulse: int, predicted: int, camera_ts_us: int) -> int | None:
-        """The measured edge of ``pulse`` (None if not arrived yet); updates the worst sync error from the
-        stamp prediction and from the camera's own exposure clock."""
+        """The measured edge of ``pulse`` (None if not arrived yet). The sync error compares the camera's own
+        exposure clock with the trigger edge the frame was assigned: a miscounted frame shows as a whole
+        frame of error."""
         measured = self.clock.edge(pulse)
         if measured is None:
             return None
-        period = self.clock.nominal_period
-        error = abs(predicted - measured) / period
+        self.worst_prediction_samples = max(self.worst_prediction_samples, abs(predicted - measured))
         if self._first_camera_ts_us is not None:
             camera_frames = (camera_ts_us - self._first_camera_ts_us) * 1e-6 * self.fps
-            ecg_frames = measured / period
-            error = max(error, abs(round(camera_frames) - round(ecg_frames)))
-        self.worst_error_frames = max(self.worst_error_frames, error)
+            ecg_frames = measured / self.clock.nominal_period
+            error = abs(round(camera_frames) - round(ecg_frames))
+            self.worst_error_frames = max(self.worst_error_frames, error)
         return measured
 
     def stats(self) -> SyncStats:
@@ -167,5 +178,6 @@ class FrameSync:
             frames_stamped=self.frames_stamped,
             frames_dropped=self.frames_dropped,
             worst_sync_error_frames=self.worst_error_frames,
+            worst_stamp_prediction_samples=self.worst_prediction_samples,
             ecg_covered_until=self.clock.covered_until,
         )

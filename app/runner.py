@@ -49,6 +49,7 @@ class RunResult:
             "ecg_lost": status.ecg_lost,
             "pulses_seen": status.pulses_seen,
             "worst_sync_error_frames": status.worst_sync_error_frames,
+            "worst_stamp_prediction_samples": status.worst_stamp_prediction_samples,
             "faults": list(status.faults),
         }
         if self.recorder is not None:
@@ -75,7 +76,7 @@ def _stop_on_signals(flag: list[str]):
 def format_status(status: AcquisitionStatus) -> str:
     return (f"frames {status.frames} ({status.camera_fps:5.1f} fps) dropped {status.frames_dropped} "
             f"timeouts {status.camera_timeouts} | ECG {status.ecg_samples} lost {status.ecg_lost} | "
-            f"sync error {status.worst_sync_error_frames:.2f} frames")
+            f"sync error {status.worst_sync_error_frames} frames")
 
 
 def run_acquisition(config: LabConfig, *, out: Path | None, source_label: str, duration_s: float | None,
