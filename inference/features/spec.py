@@ -1,0 +1,62 @@
+"""The feature specification: what a CMCL-Net model was trained on, carried in the model file.
+
+Time is set in milliseconds so that any frame rate works: per-frame video features are resampled to
+``video_steps`` points per window, the ECG to ``ecg_steps`` points. The runtime refuses a model whose spec
+differs from the feature extraction it runs (see ``inference.runtime``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+FEATURE_SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    version: int = FEATURE_SPEC_VERSION
+    # windows (the engine slides them by stride_ms; training samples them at stride_ms too)
+    window_ms: float = 320.0  # an ME lasts <= 500 ms; its onset-apex <= 250 ms fits one window
+    stride_ms: float = 40.0
+    # video: dense optical flow on an aligned face crop against a reference about half an ME earlier
+    crop_px: int = 96
+    reference_ms: float = 120.0
+    video_steps: int = 32  # points per window after resampling in time
+    video_channels: int = 0  # filled by the video extractor's layout (regions x motion components)
+    # ECG: band-passed wave around the window, plus heart-rate-variability features
+    ecg_rate_hz: float = 100.0  # the wave branch sees the ECG resampled to this rate
+    ecg_pre_ms: float = 2000.0  # context before the window (the heart answers within seconds)
+    ecg_post_ms: float = 300.0  # context after the window: short, it adds to the alert latency
+    ecg_steps: int = 256
+    hrv_window_s: float = 30.0  # trailing window of the HRV features
+    hrv_features: tuple[str, ...] = (
+        "rr_mean_s", "rr_std_s", "hr_mean_bpm", "hrv_sdsd_s", "hrv_rmssd_s", "hr_now_bpm",
+        "hrs_now_bpm_s", "hrs_mean_bpm_s", "hrs_ratio",
+    )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureSpec:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown feature spec field(s): {', '.join(sorted(unknown))}")
+        if "hrv_features" in data:
+            data["hrv_features"] = tuple(data["hrv_features"])
+        return cls(**data)
+
+    def differences(self, other: FeatureSpec) -> list[str]:
+        """Human-readable list of the fields where two specs differ."""
+        return [f"{f.name}: {getattr(self, f.name)!r} != {getattr(other, f.name)!r}"
+                for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)]
+
+    def frames(self, ms: float, fps: float) -> int:
+        """Whole frames in ``ms`` at ``fps`` (at least 1)."""
+        return max(1, round(ms * fps / 1000.0))
+
+    def samples(self, ms: float, rate: float) -> int:
+        return max(1, round(ms * rate / 1000.0))
