@@ -16,17 +16,23 @@ COMMANDS = {
     "inspect": "inspect",
     "record": "record",
     "replay": "replay",
+    "import": "import_session",
     "demo": "demo",
+    "train": "train",
+    "ablation": "ablation",
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that subcommand's module is imported (fast start-up)."""
     parser = argparse.ArgumentParser(
         prog="mespot",
         description="Real-time micro-expression spotting from 150 fps video and ECG (CMCL-Net).",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(f"app.commands.{module_name}")
         command_parser = module.add_parser(sub, name)
         command_parser.set_defaults(run=module.run)
@@ -34,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except MespotError as exc:

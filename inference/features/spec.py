@@ -25,10 +25,9 @@ class FeatureSpec:
     video_steps: int = 32  # points per window after resampling in time
     video_channels: int = 0  # filled by the video extractor's layout (regions x motion components)
     # ECG: band-passed wave around the window, plus heart-rate-variability features
-    ecg_rate_hz: float = 100.0  # the wave branch sees the ECG resampled to this rate
     ecg_pre_ms: float = 2000.0  # context before the window (the heart answers within seconds)
     ecg_post_ms: float = 300.0  # context after the window: short, it adds to the alert latency
-    ecg_steps: int = 256
+    ecg_steps: int = 256  # the whole ECG span (pre + window + post) resampled to this many points
     hrv_window_s: float = 30.0  # trailing window of the HRV features
     hrv_features: tuple[str, ...] = (
         "rr_mean_s", "rr_std_s", "hr_mean_bpm", "hrv_sdsd_s", "hrv_rmssd_s", "hr_now_bpm",

@@ -1,0 +1,177 @@
+"""`mespot train`: train CMCL-Net on annotated sessions and export it to ONNX with its report.
+
+mespot train --demo                                  # the bundled demo model (synthetic sessions)
+mespot train --sessions S1 S2 ... --out lab.onnx     # a lab's own annotated recordings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from inference.runtime import SpottingModel
+from tqdm import tqdm
+
+from acquisition.errors import ConfigError
+from inference.features.spec import FeatureSpec
+from models.dataset import SessionData, Windows, load_session_data, session_windows
+from models.demo import DEMO_MODEL, DEMO_SEED, TRAIN_PLANS, VAL_PLANS, build_sessions
+from models.evaluation import evaluate
+
+if TYPE_CHECKING:  # torch is imported only when training runs (the app itself runs on onnxruntime)
+    from models.training import TrainConfig, TrainResult
+
+DEFAULT_WORKDIR = Path("build") / "training-data"
+MODALITIES = ("video+ecg", "video", "ecg")
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help="train CMCL-Net and export it to ONNX")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--demo", action="store_true", help="the demo model's recipe (synthetic sessions)")
+    source.add_argument("--sessions", nargs="+", type=Path, help="annotated session directories")
+    parser.add_argument("--val", nargs="+", type=Path, help="validation sessions (default: split by subject)")
+    parser.add_argument(
+        "--split",
+        choices=("subject", "session", "loso"),
+        default="subject",
+        help="how to hold out validation data; loso also reports leave-one-subject-out folds",
+    )
+    parser.add_argument("--modality", choices=MODALITIES, default="video+ecg")
+    parser.add_argument("--seed", type=int, default=DEMO_SEED)
+    parser.add_argument("--out", type=Path, help=f"model file (default with --demo: {DEMO_MODEL})")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help="feature cache")
+    parser.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def windows_of(sessions: list[SessionData], spec: FeatureSpec) -> Windows:
+    parts, offset = [], 0
+    for group, data in enumerate(sessions):
+        parts.append(session_windows(data, spec, group=group, event_offset=offset))
+        offset += len(data.truth)
+    return Windows.concat(parts)
+
+
+def split_sessions(sessions: list[SessionData], mode: str) -> tuple[list[SessionData], list[SessionData]]:
+    """Hold out the last subject (by name) for validation, or the last session."""
+    if len(sessions) < 2:
+        raise ConfigError("training needs at least two sessions (one is held out for validation)")
+    subjects = sorted({s.subject for s in sessions})
+    if mode != "session" and len(subjects) >= 2:
+        held = subjects[-1]
+        return [s for s in sessions if s.subject != held], [s for s in sessions if s.subject == held]
+    return sessions[:-1], sessions[-1:]
+
+
+def fit(
+    train: list[SessionData], val: list[SessionData], spec: FeatureSpec, config: TrainConfig, quiet: bool
+) -> TrainResult:
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int, values: dict[str, float]) -> None:
+        if quiet:
+            return
+        bar = bars.setdefault(stage, tqdm(total=total, desc=f"{config.modality} {stage}", unit="epoch"))
+        bar.set_postfix({k: round(v, 4) for k, v in values.items() if isinstance(v, float)})
+        bar.update(done - bar.n)
+
+    from models.training import train_model
+
+    result = train_model(windows_of(train, spec), windows_of(val, spec), spec, config, progress=progress)
+    for bar in bars.values():
+        bar.close()
+    return result
+
+
+def export(result: TrainResult, spec: FeatureSpec, out: Path, trained_on: dict) -> Path:
+    from models.export import export_onnx
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    export_onnx(
+        result.model,
+        spec,
+        out,
+        normalization=result.normalization,
+        threshold=result.threshold,
+        trained_on=trained_on,
+        report=result.report,
+    )
+    report_path = out.with_suffix(".report.json")
+    report_path.write_text(json.dumps({"trained_on": trained_on, **result.report}, indent=2, default=float))
+    return report_path
+
+
+def run(args: argparse.Namespace) -> int:
+    from models.training import TrainConfig
+
+    spec = FeatureSpec()
+    config = TrainConfig(seed=args.seed, modality=args.modality)
+    if args.demo:
+        log = None if args.quiet else print
+        train = build_sessions(TRAIN_PLANS, args.workdir, spec, progress=log)
+        val = build_sessions(VAL_PLANS, args.workdir, spec, progress=log)
+        trained_on = {
+            "recipe": "models/demo.py",
+            "train": [p.name for p in TRAIN_PLANS],
+            "val": [p.name for p in VAL_PLANS],
+            "synthetic": True,
+            "seed": args.seed,
+        }
+        out = args.out or DEMO_MODEL
+    else:
+        cache = args.workdir / "features"
+        sessions = [load_session_data(p, spec, cache) for p in args.sessions]
+        if args.val:
+            train, val = sessions, [load_session_data(p, spec, cache) for p in args.val]
+        else:
+            train, val = split_sessions(sessions, args.split)
+        if args.split == "loso":
+            report_loso(sessions, spec, config, args.quiet)
+        trained_on = {
+            "train": [s.session_id for s in train],
+            "val": [s.session_id for s in val],
+            "synthetic": False,
+            "seed": args.seed,
+        }
+        if args.out is None:
+            raise ConfigError("--out is required when training on sessions")
+        out = args.out
+    result = fit(train, val, spec, config, args.quiet)
+    report_path = export(result, spec, out, trained_on)
+    model = SpottingModel.load(out, spec)
+    val_metrics = evaluate(lambda w: model.score(w.video, w.ecg, w.hrv), val, spec, model.threshold)
+    print(
+        json.dumps(
+            {
+                "model": str(out),
+                "report": str(report_path),
+                "val_auc": round(result.report["val_auc"], 4),
+                "threshold": round(result.threshold, 3),
+                "val_me_f1": round(val_metrics.me.f1, 4),
+                "val_me_precision": round(val_metrics.me.precision, 4),
+                "val_me_recall": round(val_metrics.me.recall, 4),
+                "train_seconds": result.report["train_seconds"],
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+def report_loso(sessions: list[SessionData], spec: FeatureSpec, config: TrainConfig, quiet: bool) -> None:
+    """Leave-one-subject-out: one model per held-out subject, its window AUC on that subject."""
+    subjects = sorted({s.subject for s in sessions})
+    if len(subjects) < 2:
+        raise ConfigError("leave-one-subject-out needs sessions of at least two subjects")
+    aucs = []
+    for held in subjects:
+        train = [s for s in sessions if s.subject != held]
+        test = [s for s in sessions if s.subject == held]
+        result = fit(train, test, spec, config, quiet)
+        aucs.append(result.report["val_auc"])
+        print(f"LOSO held out {held}: window AUC {aucs[-1]:.4f}")
+    print(f"LOSO mean window AUC {np.nanmean(aucs):.4f}")

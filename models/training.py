@@ -1,0 +1,193 @@
+"""CMCL-Net training: triplet-loss pre-training of the encoder, then fine-tuning of encoder and classifier.
+
+Pre-training pulls ME windows of different expressions together and pushes non-ME windows away (half of
+the negatives are hard: blinks, head moves, macro-expressions). Fine-tuning uses a focal loss against the
+class imbalance. The epoch with the best validation AUC is kept, and the decision threshold is the one that
+maximizes the window-level F1 on the validation windows.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from inference.features.spec import FeatureSpec
+from inference.metrics import roc_auc
+from inference.runtime import Normalization
+from models.cmcl_net import CmclNet, ModelConfig, focal_loss, triplet_loss
+from models.dataset import KINDS, Windows
+
+THRESHOLD_GRID = np.linspace(0.05, 0.95, 91)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    modality: str = "video+ecg"
+    pretrain_epochs: int = 6
+    finetune_epochs: int = 14
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    margin: float = 0.5
+    triplets_per_epoch: int = 4096
+    hard_negative_fraction: float = 0.5
+    negatives_per_positive: int = 8
+    focal_alpha: float = 0.75
+    focal_gamma: float = 2.0
+    threads: int = 2
+
+
+@dataclass
+class TrainResult:
+    model: CmclNet
+    normalization: dict[str, dict[str, list[float]]]
+    threshold: float
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
+    best = (0.5, -1.0)
+    for threshold in THRESHOLD_GRID:
+        predicted = scores >= threshold
+        tp = int(np.sum(predicted & (labels == 1)))
+        fp = int(np.sum(predicted & (labels == 0)))
+        fn = int(np.sum(~predicted & (labels == 1)))
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best[1]:
+            best = (float(threshold), f1)
+    return best
+
+
+def _tensors(windows: Windows, norm: Normalization, index: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """Standardized inputs, by the runtime's own code (training applies exactly what the runtime applies)."""
+    arrays = norm.apply(windows.video[index], windows.ecg[index], windows.hrv[index])
+    return tuple(torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+
+
+def predict(
+    model: CmclNet, windows: Windows, norm: dict[str, dict[str, list[float]]], batch_size: int = 512
+) -> np.ndarray:
+    """Probabilities for every window (torch, eval mode)."""
+    if isinstance(norm, dict):
+        norm = Normalization.from_dict(norm, model.spec)
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(windows), batch_size):
+            index = np.arange(start, min(start + batch_size, len(windows)))
+            out.append(torch.sigmoid(model(*_tensors(windows, norm, index))).numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _triplets(windows: Windows, rng: np.random.Generator, n: int, hard_fraction: float) -> np.ndarray:
+    positives = np.flatnonzero(windows.label == 1)
+    negatives = np.flatnonzero(windows.label == 0)
+    hard = negatives[windows.kind[negatives] != KINDS.index("none")]
+    anchors = rng.choice(positives, n)
+    others = rng.choice(positives, n)
+    for _ in range(4):  # a positive from another expression than its anchor's
+        same = windows.event[others] == windows.event[anchors]
+        if not same.any():
+            break
+        others[same] = rng.choice(positives, int(same.sum()))
+    use_hard = (rng.random(n) < hard_fraction) & (len(hard) > 0)
+    negs = rng.choice(negatives, n)
+    if len(hard):
+        negs[use_hard] = rng.choice(hard, int(use_hard.sum()))
+    return np.stack([anchors, others, negs], axis=1)
+
+
+def train_model(
+    train: Windows,
+    val: Windows,
+    spec: FeatureSpec,
+    config: TrainConfig,
+    model_config: ModelConfig | None = None,
+    progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train one CMCL-Net (variant ``config.modality``); deterministic for a given seed and machine."""
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(config.seed)
+    started = time.monotonic()
+    train = train.subset(train.label != -1)
+    val = val.subset(val.label != -1)
+    if not (train.label == 1).any() or not (train.label == 0).any():
+        raise ValueError("training windows need both ME and non-ME windows")
+    norm = Normalization.fit(train.video, train.ecg, train.hrv)
+    model_config = model_config or ModelConfig(modality=config.modality)
+    model = CmclNet(spec, model_config)
+    history: list[dict[str, float]] = []
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    for epoch in range(config.pretrain_epochs):
+        model.train()
+        triplets = _triplets(train, rng, config.triplets_per_epoch, config.hard_negative_fraction)
+        losses = []
+        for start in range(0, len(triplets), config.batch_size):
+            batch = triplets[start : start + config.batch_size]
+            anchor, positive, negative = (model.encode(*_tensors(train, norm, batch[:, k])) for k in range(3))
+            loss = triplet_loss(anchor, positive, negative, config.margin)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+        history.append({"stage": "pretrain", "epoch": epoch, "triplet_loss": float(np.mean(losses))})
+        if progress:
+            progress("pretrain", epoch + 1, config.pretrain_epochs, history[-1])
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    positives = np.flatnonzero(train.label == 1)
+    negatives = np.flatnonzero(train.label == 0)
+    best = (-1.0, copy.deepcopy(model.state_dict()), 0)
+    for epoch in range(config.finetune_epochs):
+        model.train()
+        n_neg = min(len(negatives), config.negatives_per_positive * len(positives))
+        index = np.concatenate([positives, rng.choice(negatives, n_neg, replace=False)])
+        rng.shuffle(index)
+        losses = []
+        for start in range(0, len(index), config.batch_size):
+            batch = index[start : start + config.batch_size]
+            logits = model(*_tensors(train, norm, batch))
+            targets = torch.from_numpy(train.label[batch].astype(np.float32))
+            loss = focal_loss(logits, targets, config.focal_alpha, config.focal_gamma)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss))
+        auc = roc_auc(val.label, predict(model, val, norm)) if len(val) else float("nan")
+        history.append(
+            {"stage": "finetune", "epoch": epoch, "focal_loss": float(np.mean(losses)), "val_auc": auc}
+        )
+        if progress:
+            progress("finetune", epoch + 1, config.finetune_epochs, history[-1])
+        if not np.isnan(auc) and auc > best[0]:
+            best = (auc, copy.deepcopy(model.state_dict()), epoch)
+    if best[0] >= 0:
+        model.load_state_dict(best[1])
+    model.eval()
+    val_scores = predict(model, val, norm)
+    threshold, val_f1 = best_f1_threshold(val.label, val_scores) if len(val) else (0.5, float("nan"))
+    report = {
+        "train_config": asdict(config),
+        "model_config": asdict(model_config),
+        "train_windows": len(train),
+        "train_me_windows": int((train.label == 1).sum()),
+        "val_windows": len(val),
+        "val_me_windows": int((val.label == 1).sum()),
+        "best_epoch": best[2],
+        "val_auc": best[0],
+        "threshold": threshold,
+        "val_window_f1": val_f1,
+        "history": history,
+        "train_seconds": round(time.monotonic() - started, 1),
+    }
+    return TrainResult(model, norm.to_dict(), threshold, report)
