@@ -38,7 +38,8 @@ def ecg_summary(args: argparse.Namespace) -> dict[str, Any]:
         "samples": len(recording.signal),
         "duration_s": round(recording.duration_s, 3),
         "r_peaks": len(peaks),
-        "heart_rate_bpm": [round(float(60 / rr.max()), 1), round(float(60 / rr.min()), 1)] if len(rr) else None,
+        "heart_rate_bpm": [round(float(60 / rr.max()), 1), round(float(60 / rr.min()), 1)]
+        if len(rr) else None,
         "markers": [{"time_s": round(m.time_s, 4), "label": m.label, "channel": m.channel}
                     for m in recording.markers],
         "skipped_markers": recording.skipped_markers,
