@@ -17,9 +17,11 @@ COMMANDS = {
     "record": "record",
     "replay": "replay",
     "import": "import_session",
+    "export": "export",
     "demo": "demo",
     "train": "train",
     "ablation": "ablation",
+    "gui": "gui",
 }
 
 

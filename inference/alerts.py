@@ -48,12 +48,22 @@ class Alert:
         return self.decision != "rejected"
 
     def label(self) -> str:
-        return (f"mespot {self.kind} {self.decision} apex {self.apex_s:.3f}s score {self.score:.2f} "
-                f"HRS {self.hrs_apex:.1f}/{self.eta:g}x{self.hrs_mean:.1f}")
+        return (
+            f"mespot {self.kind} {self.decision} apex {self.apex_s:.3f}s score {self.score:.2f} "
+            f"HRS {self.hrs_apex:.1f}/{self.eta:g}x{self.hrs_mean:.1f}"
+        )
 
 
-CSV_COLUMNS = ("session_id", "subject", "video", "onset", "offset", "apex", "class", *[
-    f.name for f in fields(Alert) if f.name not in ("session_id",)])
+CSV_COLUMNS = (
+    "session_id",
+    "subject",
+    "video",
+    "onset",
+    "offset",
+    "apex",
+    "class",
+    *[f.name for f in fields(Alert) if f.name not in ("session_id",)],
+)
 
 
 class AlertSink(Protocol):
@@ -89,8 +99,18 @@ class CsvSink:
             return
         values = asdict(alert)
         values.pop("session_id")
-        self._writer.writerow([alert.session_id, self.subject, self.video, alert.onset_frame,
-                               alert.offset_frame, alert.apex_frame, alert.kind, *values.values()])
+        self._writer.writerow(
+            [
+                alert.session_id,
+                self.subject,
+                self.video,
+                alert.onset_frame,
+                alert.offset_frame,
+                alert.apex_frame,
+                alert.kind,
+                *values.values(),
+            ]
+        )
         self._file.flush()  # a crash never loses an alert already delivered
         self.rows += 1
 
@@ -123,8 +143,9 @@ class LslMarkerSink:
     def __init__(self, source_id: str = "mespot") -> None:
         import pylsl  # imported here: liblsl is only loaded where LSL is used
 
-        info = pylsl.StreamInfo(LSL_STREAM_NAME, LSL_STREAM_TYPE, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string,
-                                source_id)
+        info = pylsl.StreamInfo(
+            LSL_STREAM_NAME, LSL_STREAM_TYPE, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, source_id
+        )
         self._outlet = pylsl.StreamOutlet(info)
 
     def deliver(self, alert: Alert) -> None:

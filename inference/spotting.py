@@ -1,6 +1,7 @@
-"""From window scores to spotted intervals: merge consecutive positive windows into candidates, then find
-onset, apex and offset on the facial motion profile, and call the candidate an ME or a macro-expression by
-the duration rules. Pure functions; the real-time engine and the offline evaluation share them.
+"""From window scores to spotted intervals: merge consecutive positive windows into candidates, put the
+apex at the windows' score-weighted centre moved to the facial motion peak nearby, onset and offset at the
+typical ME rise and fall times around it, and call the candidate an ME or a macro-expression by the
+duration rules. Pure functions; the real-time engine and the offline evaluation share them.
 """
 
 from __future__ import annotations
@@ -11,19 +12,35 @@ import numpy as np
 
 from acquisition.readers.annotations import classify_expression
 
-PHASE_LEVEL = 0.5  # onset/offset: where the motion profile crosses this fraction of its peak above baseline
-PHASE_MARGIN_MS = 120.0  # look this far around the merged windows for the motion's rise and fall
+
+def motion_profile(video_features: np.ndarray) -> np.ndarray:
+    """Per-frame facial motion (head motion removed): the sum of the AU regions' flow magnitudes."""
+    from inference.features.video import VIDEO_FEATURE_NAMES
+
+    columns = [
+        i
+        for i, name in enumerate(VIDEO_FEATURE_NAMES)
+        if name.endswith("_mag") and not name.startswith("head")
+    ]
+    return np.asarray(video_features)[:, columns].sum(axis=1)
+
+
+APEX_REFINE_MS = 40.0  # the apex moves to the motion peak within this distance of the windows' estimate
+ONSET_BEFORE_APEX_MS = 90.0  # typical ME onset-apex and apex-offset times: the interval around the apex
+OFFSET_AFTER_APEX_MS = 170.0
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """Consecutive positive windows: [start_ms, end_ms) on the session clock."""
+    """Consecutive positive windows: [start_ms, end_ms) on the session clock; ``apex_ms`` is the
+    score-weighted centre of its windows (an ME window has the apex in its middle)."""
 
     start_ms: float
     end_ms: float
     peak_score: float
     mean_score: float
     windows: int
+    apex_ms: float
 
 
 @dataclass(frozen=True)
@@ -51,50 +68,37 @@ def merge_windows(
     groups = np.split(positive, np.flatnonzero(np.diff(positive) > max_gap_windows + 1) + 1)
     out = []
     for group in groups:
-        span = scores[group[0] : group[-1] + 1]
+        weights = scores[group]
+        centres = starts_ms[group] + window_ms / 2
         out.append(
             Candidate(
                 float(starts_ms[group[0]]),
                 float(starts_ms[group[-1]] + window_ms),
-                float(span.max()),
-                float(scores[group].mean()),
+                float(weights.max()),
+                float(weights.mean()),
                 len(group),
+                float(np.sum(weights * centres) / np.sum(weights)),
             )
         )
     return out
 
 
-def locate_phases(
-    profile: np.ndarray, frame_ms: np.ndarray, candidate: Candidate, margin_ms: float = PHASE_MARGIN_MS
-) -> tuple[int, int, int]:
-    """(onset, apex, offset) frame indices of the motion inside a candidate.
-
-    ``profile`` is a per-frame motion magnitude (head motion removed). The apex is its peak; onset and
-    offset are where it crosses ``PHASE_LEVEL`` of the peak above the candidate's baseline on either side.
-    """
+def locate_phases(profile: np.ndarray, frame_ms: np.ndarray, candidate: Candidate) -> tuple[int, int, int]:
+    """(onset, apex, offset) frame indices of a candidate: the apex is the windows' estimate moved to the
+    facial motion peak nearby; onset and offset lie the typical ME rise and fall times around it."""
     frame_ms = np.asarray(frame_ms, dtype=float)
-    lo = int(np.searchsorted(frame_ms, candidate.start_ms - margin_ms, side="left"))
-    hi = int(np.searchsorted(frame_ms, candidate.end_ms + margin_ms, side="right"))
-    lo, hi = max(lo, 0), min(max(hi, lo + 1), len(profile))
-    segment = np.asarray(profile[lo:hi], dtype=float)
-    if segment.size == 0:
-        centre = int(
-            np.clip(
-                np.searchsorted(frame_ms, (candidate.start_ms + candidate.end_ms) / 2), 0, len(frame_ms) - 1
-            )
-        )
-        return centre, centre, centre
-    peak = int(np.argmax(segment))
-    baseline = float(np.min(segment))
-    level = baseline + PHASE_LEVEL * (segment[peak] - baseline)
-    above = segment >= level
-    onset = peak
-    while onset > 0 and above[onset - 1]:
-        onset -= 1
-    offset = peak
-    while offset < len(segment) - 1 and above[offset + 1]:
-        offset += 1
-    return lo + onset, lo + peak, lo + offset
+    if len(frame_ms) == 0:
+        return 0, 0, 0
+    lo = int(np.searchsorted(frame_ms, candidate.apex_ms - APEX_REFINE_MS, side="left"))
+    hi = int(np.searchsorted(frame_ms, candidate.apex_ms + APEX_REFINE_MS, side="right"))
+    lo, hi = min(max(lo, 0), len(frame_ms) - 1), min(max(hi, lo + 1), len(frame_ms))
+    apex = lo + int(np.argmax(np.asarray(profile[lo:hi], dtype=float))) if hi > lo else lo
+    apex_ms = frame_ms[apex]
+    onset = int(np.clip(np.searchsorted(frame_ms, apex_ms - ONSET_BEFORE_APEX_MS), 0, apex))
+    offset = int(
+        np.clip(np.searchsorted(frame_ms, apex_ms + OFFSET_AFTER_APEX_MS) - 1, apex, len(frame_ms) - 1)
+    )
+    return onset, apex, offset
 
 
 def spot_intervals(

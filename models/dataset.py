@@ -14,30 +14,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from inference.features.video import VIDEO_FEATURE_NAMES, extract_session_features, video_window
 
 from acquisition.errors import InputFileError
 from acquisition.readers.annotations import Interval, read_megc_csv
 from acquisition.session import SessionReader
 from inference.features.ecg import ecg_wave_window, hrv_features
 from inference.features.spec import FeatureSpec
+from inference.features.video import extract_session_features, video_window
 from inference.signal.ecg import ecg_peaks, heart_rate_slope, signal_rate
+from inference.spotting import motion_profile
 
 EVENTS_FILE = "events.csv"  # synthetic sessions list their distractors here (truth/events.csv)
 KINDS = ("none", "me", "macro", "blink", "head")
 LABEL_IGNORE = -1
 APEX_ZONE = (0.25, 0.75)  # an ME window has the apex in this part of the window
 CACHE_VERSION = 1
-
-
-def motion_profile(video: np.ndarray) -> np.ndarray:
-    """Per-frame facial motion (head motion removed): the sum of the AU regions' flow magnitudes."""
-    columns = [
-        i
-        for i, name in enumerate(VIDEO_FEATURE_NAMES)
-        if name.endswith("_mag") and not name.startswith("head")
-    ]
-    return video[:, columns].sum(axis=1)
 
 
 @dataclass
@@ -221,12 +212,11 @@ def session_windows(data: SessionData, spec: FeatureSpec, group: int = 0, event_
     )
     ecg = np.zeros((n, spec.ecg_steps), np.float32)
     hrv = np.zeros((n, len(spec.hrv_features)), np.float32)
-    hrs_mean = float(np.mean(data.hrs)) if len(data.hrs) else None
     for i, s in enumerate(starts):
         start_sample = round(s * data.ecg_rate / 1000.0)
         ecg[i] = ecg_wave_window(data.ecg, data.ecg_rate, start_sample, spec)
         at = start_sample + spec.samples(spec.window_ms + spec.ecg_post_ms, data.ecg_rate)
-        hrv[i] = hrv_features(data.r_peaks, data.ecg_rate, at, spec, hrs_mean)
+        hrv[i] = hrv_features(data.r_peaks, data.ecg_rate, at, spec)  # trailing estimate, as live
     label = np.zeros(n, np.int8)
     kind = np.zeros(n, np.int8)
     event = np.full(n, -1, np.int64)

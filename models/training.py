@@ -139,7 +139,7 @@ def train_model(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         history.append({"stage": "pretrain", "epoch": epoch, "triplet_loss": float(np.mean(losses))})
         if progress:
             progress("pretrain", epoch + 1, config.pretrain_epochs, history[-1])
@@ -162,7 +162,7 @@ def train_model(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         auc = roc_auc(val.label, predict(model, val, norm)) if len(val) else float("nan")
         history.append(
             {"stage": "finetune", "epoch": epoch, "focal_loss": float(np.mean(losses)), "val_auc": auc}

@@ -35,18 +35,11 @@ def digest(path: Path) -> dict[str, str]:
     }
 
 
-def replay(session: Path, out: Path | None, *extra: str) -> tuple[int, dict]:
-    args = ["replay", str(session), "--quiet", *extra]
-    if out is not None:
-        args += ["--record", str(out)]
-    return main(args), {}
-
-
 def test_replay_recorded_again_is_identical(source_session: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture) -> None:
-    assert main(["replay", str(source_session), "--speed", "max", "--record", str(tmp_path / "again"),
-                 "--quiet"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    assert main(["replay", str(source_session), "--no-engine", "--speed", "max",
+                 "--record", str(tmp_path / "again"), "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)["acquisition"]
     assert summary["frames_dropped"] == 0 and summary["ecg_lost"] == 0
     assert summary["worst_sync_error_frames"] == 0
     assert digest(tmp_path / "again") == digest(source_session)
@@ -57,9 +50,10 @@ def test_replay_recorded_again_is_identical(source_session: Path, tmp_path: Path
 
 def test_real_time_replay_keeps_pace(source_session: Path, tmp_path: Path,
                                      capsys: pytest.CaptureFixture) -> None:
-    assert main(["replay", str(source_session), "--speed", "1", "--record", str(tmp_path / "rt"),
+    assert main(["replay", str(source_session), "--no-engine", "--speed", "1",
+                 "--record", str(tmp_path / "rt"),
                  "--quiet"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    summary = json.loads(capsys.readouterr().out)["acquisition"]
     duration = SessionReader(source_session).ecg_sample_count / 1000
     assert summary["wall_s"] >= 0.9 * duration
     assert summary["frames_dropped"] == 0 and summary["worst_sync_error_frames"] == 0
@@ -76,8 +70,9 @@ def test_frames_lost_in_the_recording_are_lost_again(source_session: Path, tmp_p
         writer.append_frames(np.stack([reader.frame(i) for i in keep]),
                              np.asarray(reader.index[keep], dtype=FRAME_INDEX_DTYPE))
         writer.append_ecg(np.asarray(reader.ecg))
-    assert main(["replay", str(holed), "--speed", "max", "--record", str(tmp_path / "again"), "--quiet"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    assert main(["replay", str(holed), "--no-engine", "--speed", "max", "--record", str(tmp_path / "again"),
+                 "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)["acquisition"]
     assert summary["frames_dropped"] == 3
     again = SessionReader(tmp_path / "again")
     assert list(again.index["trigger_pulse"][8:12]) == [8, 9, 13, 14]
@@ -90,12 +85,13 @@ def test_frames_lost_in_the_recording_are_lost_again(source_session: Path, tmp_p
 def test_ecg_connection_lost_mid_stream(source_session: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "lost"
-    code = main(["replay", str(source_session), "--speed", "1", "--record", str(out), "--quiet",
+    code = main(["replay", str(source_session), "--no-engine", "--speed", "1", "--record", str(out),
+                 "--quiet",
                  "--set", "mock.fault_ecg_drop_after_s=1.0"])
     captured = capsys.readouterr()
     assert code == 3
     assert "AcqKnowledge data connection lost" in captured.err
-    summary = json.loads(captured.out)
+    summary = json.loads(captured.out)["acquisition"]
     source = SessionReader(source_session)
     # video capture went on to the end
     assert summary["frames"] == len(source)
@@ -115,12 +111,13 @@ def test_ecg_connection_lost_mid_stream(source_session: Path, tmp_path: Path,
 def test_camera_timeout_burst_is_reported_and_counted(source_session: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "timeouts"
-    code = main(["replay", str(source_session), "--speed", "max", "--record", str(out), "--quiet",
+    code = main(["replay", str(source_session), "--no-engine", "--speed", "max", "--record", str(out),
+                 "--quiet",
                  "--set", "mock.fault_camera_timeouts_after_s=0.5", "--set", "mock.fault_camera_timeouts=30",
                  "--set", "camera.timeout_ms=20"])
     captured = capsys.readouterr()
     assert code == 3
-    summary = json.loads(captured.out)
+    summary = json.loads(captured.out)["acquisition"]
     assert summary["camera_timeouts"] >= 30
     assert any("timeouts in a row" in f for f in summary["faults"])
     session = SessionReader(out)

@@ -16,26 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from inference.features.face_layout import FACE_LANDMARKS
+
 FACES_DIR = Path(__file__).with_name("faces")
 
-# Landmarks as (x, y) fractions of the face box found by OpenCV's frontal-face Haar cascade, using
-# standard facial proportions. "_l" / "_r" are image left / right.
-LANDMARKS: dict[str, tuple[float, float]] = {
-    "brow_in_l": (0.40, 0.28),
-    "brow_in_r": (0.60, 0.28),
-    "brow_out_l": (0.20, 0.28),
-    "brow_out_r": (0.80, 0.28),
-    "lid_up_l": (0.30, 0.37),
-    "lid_up_r": (0.70, 0.37),
-    "lid_low_l": (0.30, 0.45),
-    "lid_low_r": (0.70, 0.45),
-    "nose_l": (0.42, 0.58),
-    "nose_r": (0.58, 0.58),
-    "lip_up": (0.50, 0.74),
-    "mouth_l": (0.37, 0.78),
-    "mouth_r": (0.63, 0.78),
-    "chin": (0.50, 0.93),
-}
+LANDMARKS = FACE_LANDMARKS  # the feature extractor measures where the synthetic face moves
 
 # AU -> landmarks that move and their unit direction in the image (y down).
 AU_MOTIONS: dict[str, tuple[tuple[str, tuple[float, float]], ...]] = {

@@ -20,10 +20,10 @@ class FeatureSpec:
     window_ms: float = 320.0  # an ME lasts <= 500 ms; its onset-apex <= 250 ms fits one window
     stride_ms: float = 40.0
     # video: dense optical flow on an aligned face crop against a reference about half an ME earlier
-    crop_px: int = 96
+    crop_px: int = 128
     reference_ms: float = 120.0
     video_steps: int = 32  # points per window after resampling in time
-    video_channels: int = 0  # filled by the video extractor's layout (regions x motion components)
+    video_channels: int = 49  # len(inference.features.video.VIDEO_FEATURE_NAMES): 14 AU regions x 3 + 7
     # ECG: band-passed wave around the window, plus heart-rate-variability features
     ecg_pre_ms: float = 2000.0  # context before the window (the heart answers within seconds)
     ecg_post_ms: float = 300.0  # context after the window: short, it adds to the alert latency
