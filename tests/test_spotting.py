@@ -49,5 +49,6 @@ def test_csv_sink_is_read_by_the_megc_reader(tmp_path) -> None:
     sink.deliver(_alert("rejected", 900))
     sink.close()
     rows = read_megc_csv(tmp_path / "alerts.csv")
-    assert [(r.onset, r.apex, r.offset, r.kind) for r in rows] == [(290, 300, 320, "ME"), (890, 900, 920, "ME")]
+    assert [(r.onset, r.apex, r.offset, r.kind) for r in rows] == [(290, 300, 320, "ME"),
+                                                                   (890, 900, 920, "ME")]
     assert "decision" in (tmp_path / "alerts.csv").read_text().splitlines()[0]

@@ -1,9 +1,13 @@
-"""`mespot demo`: the README's demo. Makes the demo session (once; deterministic) and summarizes it."""
+"""`mespot demo`: the README's demo. Replays the demo session through the mock devices (xiapipy drop-in,
+AcqKnowledge emulator, trigger box on a pseudo-terminal) and the whole pipeline (acquisition, engine with
+the bundled demo model, HRS filter, alerts), writes the CSV and the report, and prints the summary.
+
+The demo session is synthetic (seed 7, one minute at 150 fps, face region) and is generated, always the
+same, on first use."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from acquisition.errors import InputFileError
@@ -16,8 +20,9 @@ DEFAULT_DEMO_DIR = Path("demo-output")
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help="run the demo on the bundled demo session")
+    parser = sub.add_parser(name, help="replay the demo session through the mock devices and spot MEs")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo writes its output")
+    parser.add_argument("--speed", choices=("1", "max"), default="max", help="1 = real time")
     return parser
 
 
@@ -25,17 +30,25 @@ def ensure_demo_session(directory: Path) -> Path:
     """The demo session, generated on first use (seed 7, one minute, 150 fps, face region)."""
     session = directory / "demo-session"
     try:
-        reader = SessionReader(session)
-        if reader.metadata.closed:
+        if SessionReader(session).metadata.closed:
             return session
     except InputFileError:
         pass
-    print(f"generating the demo session in {session} (seed {DEMO_SEED}, {DEMO_MINUTES:g} min) ...")
+    print(f"generating the demo session in {session} (seed {DEMO_SEED}, {DEMO_MINUTES:g} min) ...",
+          flush=True)
     synthesize_session(SynthConfig(out=session, minutes=DEMO_MINUTES, seed=DEMO_SEED, overwrite=True))
     return session
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.cli import main
+
     session = ensure_demo_session(args.dir)
-    print(json.dumps(SessionReader(session).summary(), indent=2))
-    return 0
+    csv, report = args.dir / "demo-spotted.csv", args.dir / "demo-report.png"
+    print(f"replaying {session} through the mock devices at speed {args.speed} ...", flush=True)
+    code = main(["replay", str(session), "--speed", args.speed, "--csv", str(csv), "--report", str(report),
+                 "--quiet"])
+    if code == 0:
+        print(f"spotted intervals: {csv}\nreport: {report}\n"
+              f"score them: mespot evaluate --truth {session}/truth/megc.csv --pred {csv}")
+    return code

@@ -16,6 +16,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy import sparse
 
 from inference.features.face_layout import FACE_LANDMARKS
 from inference.features.spec import FeatureSpec
@@ -68,6 +69,11 @@ class VideoFeatureExtractor:
         self._misses = 0
         side = self.spec.crop_px
         self._masks = self._region_masks(side)
+        # region means as one matrix product: row r averages the pixels of region r
+        rows = np.concatenate([np.full(len(yy), r) for r, (yy, _) in enumerate(self._masks)])
+        cols = np.concatenate([yy * side + xx for yy, xx in self._masks])
+        weights = np.concatenate([np.full(len(yy), 1.0 / len(yy), np.float32) for yy, _ in self._masks])
+        self._region_mean = sparse.csr_matrix((weights, (rows, cols)), shape=(len(self._masks), side * side))
         ys, xs = np.mgrid[0:side, 0:side]
         step = max(1, side // FIT_GRID)
         self._fit_y, self._fit_x = ys[::step, ::step].ravel(), xs[::step, ::step].ravel()
@@ -233,10 +239,8 @@ class VideoFeatureExtractor:
         res_x = fx - (tx + a * self._xs - b * self._ys)
         res_y = fy - (ty + b * self._xs + a * self._ys)
         magnitude = np.hypot(res_x, res_y)
-        for r, (yy, xx) in enumerate(self._masks):
-            out[3 * r] = res_x[yy, xx].mean()
-            out[3 * r + 1] = res_y[yy, xx].mean()
-            out[3 * r + 2] = magnitude[yy, xx].mean()
+        stacked = np.stack([res_x.ravel(), res_y.ravel(), magnitude.ravel()], axis=1).astype(np.float32)
+        out[: 3 * len(REGIONS)] = (self._region_mean @ stacked).ravel()
         base = 3 * len(REGIONS)
         out[base] = tx
         out[base + 1] = ty

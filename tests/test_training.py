@@ -1,0 +1,61 @@
+"""Training from annotated sessions: windows and labels, a short run that learns, export, reproducibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.cli import main
+from inference.features.spec import FeatureSpec
+from inference.metrics import roc_auc
+from inference.runtime import SpottingModel
+from models.dataset import KINDS, SessionData, load_session_data, session_windows
+from models.export import export_onnx
+from models.training import TrainConfig, predict, train_model
+
+SPEC = FeatureSpec()
+QUICK = TrainConfig(pretrain_epochs=1, finetune_epochs=3, triplets_per_epoch=256, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> SessionData:
+    out = tmp_path_factory.mktemp("train") / "s"
+    assert main(["synth", "--minutes", "0.4", "--size", "640x360", "--face-px", "140", "--seed", "31",
+                 "--me-per-minute", "30", "--out", str(out), "--quiet"]) == 0
+    return load_session_data(out, SPEC, tmp_path_factory.mktemp("cache"))
+
+
+def test_windows_are_labelled_from_the_truth(data: SessionData, tmp_path: Path) -> None:
+    windows = session_windows(data, SPEC)
+    assert windows.video.shape[1:] == (SPEC.video_steps, SPEC.video_channels)
+    assert windows.ecg.shape[1:] == (SPEC.ecg_steps,)
+    assert (windows.label == 1).sum() >= 2 * len([t for t in data.truth if t.kind == "ME"])
+    assert (windows.kind == KINDS.index("blink")).any()
+    # a positive window holds its ME's apex in its middle half
+    to_ms = 1000.0 / data.fps
+    for start, event in zip(windows.start_ms[windows.label == 1], windows.event[windows.label == 1],
+                            strict=True):
+        apex_ms = data.frame_ms[0] + data.truth[event].apex * to_ms
+        assert start + 0.25 * SPEC.window_ms <= apex_ms < start + 0.75 * SPEC.window_ms
+    data.save(tmp_path / "d.npz")
+    again = SessionData.load(tmp_path / "d.npz")
+    assert np.array_equal(again.video, data.video) and again.truth == data.truth
+
+
+def test_short_training_learns_exports_and_reproduces(data: SessionData, tmp_path: Path) -> None:
+    windows = session_windows(data, SPEC)
+    first = train_model(windows, windows, SPEC, QUICK)
+    second = train_model(windows, windows, SPEC, QUICK)
+    scores = predict(first.model, windows, first.normalization)
+    labelled = windows.label != -1
+    assert roc_auc(windows.label[labelled], scores[labelled]) > 0.7
+    np.testing.assert_allclose(scores, predict(second.model, windows, second.normalization), atol=1e-6)
+    path = tmp_path / "m.onnx"
+    export_onnx(first.model, SPEC, path, normalization=first.normalization, threshold=first.threshold,
+                trained_on={"test": True}, report=first.report)
+    model = SpottingModel.load(path, SPEC)
+    np.testing.assert_allclose(model.score(windows.video, windows.ecg, windows.hrv), scores, atol=1e-4)
+    assert model.threshold == pytest.approx(first.threshold)
+    assert {"val_auc", "threshold", "history"} <= set(model.report)
