@@ -18,6 +18,7 @@ COMMANDS = {
     "replay": "replay",
     "import": "import_session",
     "export": "export",
+    "live": "live",
     "demo": "demo",
     "train": "train",
     "ablation": "ablation",
