@@ -406,26 +406,38 @@ class EngineThreads:
             log.exception("engine feature thread failed")
             self.error = exc
 
+    def _stamp(self, pulse: int, predicted: int, final: bool) -> int | None:
+        """The frame's measured trigger edge; None while it has to wait for it."""
+        if self._edge_of is None or self._ecg_lost.is_set():
+            return predicted
+        measured = self._edge_of(pulse)
+        if measured is None:
+            return predicted if final else None
+        return measured
+
     def _pull(self, final: bool) -> bool:
         ecg = self._ecg.read_new(copy=True)
         frames = self._frames.read_new(max_items=32, copy=False)
         self.frames_lost += frames.lost
-        for i in range(len(frames.items)):  # copies: a frame may wait for its trigger edge
-            meta = frames.meta[i]
-            self._waiting.append((np.array(frames.items[i]), int(meta["trigger_pulse"]),
-                                  int(meta["ecg_sample"]), int(meta["host_ns"])))
         with self._lock:
             if len(ecg.items):
                 self.engine.push_ecg(ecg.items[:, 0])
-            while self._waiting:
-                frame, pulse, stamp, host_ns = self._waiting[0]
-                if self._edge_of is not None and not self._ecg_lost.is_set():
-                    measured = self._edge_of(pulse)
-                    if measured is None and not final:
-                        break
-                    stamp = stamp if measured is None else measured
+            while self._waiting:  # frames that waited for their edge go first, in order
+                frame, pulse, predicted, host_ns = self._waiting[0]
+                stamp = self._stamp(pulse, predicted, final)
+                if stamp is None:
+                    break
                 self._waiting.popleft()
                 self.engine.push_frame(frame, stamp, host_ns)
+            for i in range(len(frames.items)):
+                meta = frames.meta[i]
+                pulse, predicted = int(meta["trigger_pulse"]), int(meta["ecg_sample"])
+                host_ns = int(meta["host_ns"])
+                stamp = None if self._waiting else self._stamp(pulse, predicted, final)
+                if stamp is None:  # copy: the ring may overwrite the frame while it waits
+                    self._waiting.append((np.array(frames.items[i]), pulse, predicted, host_ns))
+                else:
+                    self.engine.push_frame(frames.items[i], stamp, host_ns)
         return bool(len(ecg.items) or len(frames.items))
 
     def _score_loop(self) -> None:

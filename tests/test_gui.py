@@ -26,6 +26,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 SYNTH = ["--minutes", "0.2", "--size", "480x270", "--face-px", "96", "--seed", "7", "--quiet"]
 START_TIMEOUT_MS = 15_000
 ALERT_TIMEOUT_MS = 25_000
+MIN_BEATS_FOR_SCREENSHOT = 6  # R-peaks, so that the screenshot shows heart rate and HRS
 MIN_WINDOWS_FOR_THRESHOLD = 20  # scored windows before the test sets the threshold to their median
 SPOTTING = importlib.util.find_spec("inference.features.video") is not None
 
@@ -116,7 +117,9 @@ def test_live_session_alert_record_stop_export(qtbot, tmp_path: Path, replay_cho
         assert entry.alert.decision in ("genuine", "rejected", "unfiltered")
         assert entry.thumbnail is not None and entry.thumbnail.ndim == 2
         assert window.plots.ecg_curve.getData()[0] is not None
-        qtbot.wait(300)  # one more redraw with the alert shaded
+        qtbot.waitUntil(lambda: len(engine.heart.peaks) >= MIN_BEATS_FOR_SCREENSHOT
+                        and np.isfinite(controller.hrs_mean), timeout=ALERT_TIMEOUT_MS)
+        qtbot.wait(400)  # HR and HRS drawn (10 Hz), the alert shaded
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         assert window.grab().save(str(SCREENSHOTS / "main-window.png"))
         assert window.plots.grab().save(str(SCREENSHOTS / "plots.png"))
@@ -236,3 +239,26 @@ def test_shortcuts_are_set(window: MainWindow) -> None:
         window.open_action)}
     assert shortcuts == {"Start": "F5", "Stop": "Shift+F5", "Record": "Ctrl+R", "Export CSV...": "Ctrl+E",
                          "Open session...": "Ctrl+O"}
+
+
+def test_the_gui_command_opens_a_session_and_quits(qapp, tmp_path: Path, source_session: Path) -> None:
+    """`mespot gui SESSION`: the window opens the session for replay; closing it ends the command."""
+    from app.cli import build_parser
+
+    QtCore.QSettings.setPath(QtCore.QSettings.Format.NativeFormat, QtCore.QSettings.Scope.UserScope,
+                             str(tmp_path))  # keep the user's own settings out of it
+    args = build_parser("gui").parse_args(["gui", str(source_session), "--model",
+                                           str(tmp_path / "none.onnx")])
+    seen: dict[str, object] = {}
+
+    def close_when_connected() -> None:
+        windows = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow)]
+        if windows and windows[0].controller.phase == "connected":
+            seen["duration"] = windows[0].controller.duration_s()
+            windows[0].close()
+        else:
+            QtCore.QTimer.singleShot(100, close_when_connected)
+
+    QtCore.QTimer.singleShot(100, close_when_connected)
+    assert args.run(args) == 0
+    assert seen["duration"] == pytest.approx(12.0, abs=0.1)

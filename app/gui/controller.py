@@ -555,8 +555,9 @@ class LabController:
             run.acquisition.stop(drain_s=STOP_DRAIN_S if run.started else 0.0)
         except Exception as exc:
             errors.append(f"stopping acquisition: {exc}")
-        if run.recorder is not None:
+        if run.recorder is not None:  # the end of a recorded run ends the recording (the next run does not)
             self._close_recorder(run)
+            self.recording = None
         if run.threads is not None:
             try:
                 run.threads.stop()

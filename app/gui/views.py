@@ -20,7 +20,8 @@ from inference.alerts import Alert
 
 pin_singletons()  # before any widget: PySide6 6.12 on CPython 3.11 leaks references to None (see qtfix)
 
-VIDEO_EVERY_N_FRAMES = 5  # the preview shows at most every 5th camera frame
+PREVIEW_MIN_NEW_FRAMES = 3  # a new preview once this many frames arrived: with the 30 Hz timer at 150 fps
+# the preview shows every 5th frame, and a tick that comes a little early still gets one
 PREVIEW_MAX_WIDTH = 640  # preview pixels across (the frame is shrunk by an integer step)
 HISTORY_S = 10.0  # time shown by the scrolling plots
 ECG_PLOT_BINS = 1000  # the ECG is drawn as min/max pairs of this many bins (peaks survive)
@@ -125,14 +126,14 @@ class VideoView(pg.GraphicsLayoutWidget):
         self.view.addItem(self.face)
         self.view.addItem(self.regions)
         self._run: LiveRun | None = None
-        self._shown_seq = -VIDEO_EVERY_N_FRAMES
+        self._shown_seq = -PREVIEW_MIN_NEW_FRAMES
         self._shape: tuple[int, int] | None = None
 
     def update_from(self, run: LiveRun | None) -> None:
         ring = run.acquisition.frames if run is not None else None
         if run is not self._run:
-            self._run, self._shown_seq = run, -VIDEO_EVERY_N_FRAMES
-        if ring is None or ring.write_count - self._shown_seq < VIDEO_EVERY_N_FRAMES:
+            self._run, self._shown_seq = run, -PREVIEW_MIN_NEW_FRAMES
+        if ring is None or ring.write_count - self._shown_seq < PREVIEW_MIN_NEW_FRAMES:
             return
         newest = ring.latest(1)
         if not len(newest.items):
@@ -208,12 +209,19 @@ class SignalPlots(pg.GraphicsLayoutWidget):
         plot.hideButtons()
         # no grid: with the raster engine its alpha-blended lines cost ~100 ms a frame at 900x850 px
         plot.getAxis("left").setWidth(60)
+        for side in ("left", "bottom"):  # a fixed unit: no label re-layout (rich text) at every scroll step
+            plot.getAxis(side).enableAutoSIPrefix(False)
         return plot
 
     def update_from(self, run: LiveRun | None, *, curves: bool, hrs_mean: float) -> None:
         """Redraw from the run's rings and engine; ``curves``: also the (slower) HR and HRS curves."""
         if run is None:
             return
+        self._update(run, curves, hrs_mean)
+        for plot in self.plots:  # apply the new ranges now: done during the paint, they cost a second one
+            plot.vb.prepareForPaint()
+
+    def _update(self, run: LiveRun, curves: bool, hrs_mean: float) -> None:
         ecg = run.acquisition.ecg
         rate = run.ecg_rate
         latest = ecg.latest_ms(HISTORY_S * 1000.0)

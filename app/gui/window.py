@@ -54,6 +54,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if controller is None:
             controller = LabController(choice=self.device_choice(), model_path=self._model_path(),
                                        eta=self.eta_spin.value(), threshold=self._threshold_setting())
+        else:  # a given controller keeps its model; the remembered eta and threshold apply to it
+            self.model_edit.setText(str(controller.model_path))
+            controller.set_eta(self.eta_spin.value())
+            controller.set_threshold(self._threshold_setting())
         self.controller = controller
         self.cpu = ProcessCpu()
         self.tick_ms: deque[float] = deque(maxlen=TICK_HISTORY)
