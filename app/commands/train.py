@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from inference.runtime import SpottingModel
 from tqdm import tqdm
 
 from acquisition.errors import ConfigError
 from inference.features.spec import FeatureSpec
+from inference.runtime import SpottingModel
 from models.dataset import SessionData, Windows, load_session_data, session_windows
 from models.demo import DEMO_MODEL, DEMO_SEED, TRAIN_PLANS, VAL_PLANS, build_sessions
 from models.evaluation import evaluate
@@ -75,7 +75,9 @@ def fit(
     def progress(stage: str, done: int, total: int, values: dict[str, float]) -> None:
         if quiet:
             return
-        bar = bars.setdefault(stage, tqdm(total=total, desc=f"{config.modality} {stage}", unit="epoch"))
+        if stage not in bars:
+            bars[stage] = tqdm(total=total, desc=f"{config.modality} {stage}", unit="epoch")
+        bar = bars[stage]
         bar.set_postfix({k: round(v, 4) for k, v in values.items() if isinstance(v, float)})
         bar.update(done - bar.n)
 
