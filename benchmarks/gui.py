@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 
+from acquisition.session import SessionReader  # noqa: E402
 from app.gui.controller import DeviceChoice, LabController, default_model_path  # noqa: E402
 from app.gui.window import MainWindow  # noqa: E402
 
@@ -160,7 +161,7 @@ def run(seconds: float, model: Path | None, record: bool, stall_s: float, workdi
             "paints": meter.paints,
             "paint_ms": np.asarray([*meter.paint_ms[1:], 0.0])[: len(meter.update_ms)],
             "qt_cpu_percent": 100.0 * qt_cpu_s / wall,
-            "session": controller.last_session,
+            "recording": SessionReader(controller.last_session).metadata.summary if record else None,
         }
     finally:
         meter.close()
@@ -208,8 +209,9 @@ def main(argv: list[str] | None = None) -> int:
               f"over {ticks} ticks ({ticks / r['wall_s']:.1f} Hz)")
     print(f"  paint events (preview and plots): {r['paints'] / max(ticks, 1):.2f} per tick; Qt thread CPU "
           f"{r['qt_cpu_percent']:.0f}% of one core")
-    if r["session"]:
-        print(f"  recorded: {r['session']}")
+    if r["recording"]:
+        print(f"  recorded: {r['recording']['frame_count']} frames, "
+              f"{r['recording']['frames_lost_by_recorder']} lost by the recorder")
     if r["faults"]:
         print(f"  faults: {list(r['faults'])}")
     ok = r["frames_dropped"] == 0 and float(np.median(r["update_ms"])) < TICK_GOAL_MS
