@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -52,3 +54,19 @@ def test_csv_sink_is_read_by_the_megc_reader(tmp_path) -> None:
     assert [(r.onset, r.apex, r.offset, r.kind) for r in rows] == [(290, 300, 320, "ME"),
                                                                    (890, 900, 920, "ME")]
     assert "decision" in (tmp_path / "alerts.csv").read_text().splitlines()[0]
+
+
+def test_evaluate_leaves_out_rejected_rows(tmp_path, capsys) -> None:
+    from app.cli import main
+
+    sink = CsvSink(tmp_path / "alerts.csv", subject="S01", video="S01_1")
+    sink.deliver(_alert("genuine", 300))
+    sink.deliver(_alert("rejected", 900))
+    sink.close()
+    truth = tmp_path / "truth.csv"
+    truth.write_text("subject,video,onset,offset,apex,class\nS01,S01_1,290,320,300,ME\nS01,S01_1,890,920,900,ME\n")
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(tmp_path / "alerts.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["tp"] == 1
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(tmp_path / "alerts.csv"), "--json",
+                 "--include-rejected"]) == 0
+    assert json.loads(capsys.readouterr().out)["overall"]["tp"] == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 
 from acquisition.errors import InputFileError
@@ -54,12 +55,26 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
         "intervals count in 'overall' only",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--include-rejected", action="store_true",
+                        help="also count rows a mespot CSV marks as rejected by the HRS filter")
     return parser
+
+
+def without_rejected(path: str, pred: list) -> list:
+    """A spotted-interval CSV written by mespot keeps the candidates the HRS filter rejected, marked in its
+    ``decision`` column: they are not predictions."""
+    with open(path, newline="", encoding="utf-8") as f:
+        decisions = [row.get("decision", "") for row in csv.DictReader(f)]
+    if len(decisions) != len(pred):
+        return pred
+    return [p for p, d in zip(pred, decisions, strict=True) if (d or "").strip() != "rejected"]
 
 
 def run(args: argparse.Namespace) -> int:
     truth = read_megc_csv(args.truth)
     pred = read_megc_csv(args.pred)
+    if not args.include_rejected:
+        pred = without_rejected(args.pred, pred)
     try:
         report = evaluate_spotting(truth, pred, iou_threshold=args.iou, fps=args.fps)
     except ValueError as exc:  # e.g. a prediction without subject whose video name is ambiguous
