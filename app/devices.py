@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from acquisition.camera import CameraSettings, XimeaCamera, load_xiapi
 from acquisition.ecg import NdtEcgSource
 from acquisition.errors import ConfigError
@@ -97,6 +99,7 @@ class MockSetup:
 
     config: LabConfig
     lab: MockLab
+    first_pulse: int = 0  # the source's pulse that became pulse 0 (a replay started part-way)
 
     def done(self, acquisition: Acquisition) -> bool:
         """The whole source has been played into the acquisition side."""
@@ -133,11 +136,19 @@ def make_mock_source(config: LabConfig, workdir: Path):
 
 
 @contextlib.contextmanager
-def mock_lab(config: LabConfig, workdir: Path) -> Iterator[MockSetup]:
-    """Start the mock devices on the configured source and point the configuration at them."""
+def mock_lab(config: LabConfig, workdir: Path, start_s: float = 0.0) -> Iterator[MockSetup]:
+    """Start the mock devices on the configured source (from ``start_s`` seconds in) and point the
+    configuration at them."""
     from hardware_mocks.lab import MockFaults, MockLab
+    from hardware_mocks.sources import OffsetSource
 
     source = make_mock_source(config, workdir)
+    first_pulse = 0
+    if start_s > 0:
+        first_pulse = min(int(np.searchsorted(source.edges, round(start_s * source.ecg_rate))),
+                          source.n_pulses - 1)
+        if first_pulse > 0:
+            source = OffsetSource(source, first_pulse)
     sensor_h, sensor_w = source.sensor_shape
     if abs(source.fps - config.camera.fps) > 1e-6:
         config = replace(config, camera=replace(config.camera, fps=source.fps),
@@ -164,7 +175,7 @@ def mock_lab(config: LabConfig, workdir: Path) -> Iterator[MockSetup]:
             trigger=replace(config.trigger, port=endpoints.trigger_port, rate_hz=round(source.fps)),
             recording=recording,
         ).validate()
-        yield MockSetup(config, lab)
+        yield MockSetup(config, lab, first_pulse)
     finally:
         lab.close()
 

@@ -164,3 +164,41 @@ class VideoEcgSource(LabSource):
 
     def close(self) -> None:
         self.video.close()
+
+
+class OffsetSource(LabSource):
+    """``base`` from trigger pulse ``first_pulse`` on, re-timed so that this pulse is pulse 0, sample 0
+    (a replay that starts part-way: the acquisition side sees an ordinary trial)."""
+
+    def __init__(self, base: LabSource, first_pulse: int) -> None:
+        if not 0 <= first_pulse < base.n_pulses:
+            raise ValueError(f"pulse {first_pulse} is outside the source (0..{base.n_pulses - 1})")
+        self.base = base
+        self.first_pulse = first_pulse
+        self.first_row = int(base.edges[first_pulse])
+        self.fps = base.fps
+        self.ecg_rate = base.ecg_rate
+        self.ecg_units = base.ecg_units
+        self.sensor_shape = base.sensor_shape
+        self.roi = getattr(base, "roi", None)
+        self._edges = np.asarray(base.edges[first_pulse:], dtype=np.int64) - self.first_row
+
+    @property
+    def n_samples(self) -> int:
+        return self.base.n_samples - self.first_row
+
+    @property
+    def edges(self) -> np.ndarray:
+        return self._edges
+
+    def ecg_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.base.ecg_rows(start + self.first_row, stop + self.first_row)
+
+    def has_frame(self, pulse: int) -> bool:
+        return self.base.has_frame(pulse + self.first_pulse)
+
+    def frame(self, pulse: int) -> np.ndarray | None:
+        return self.base.frame(pulse + self.first_pulse)
+
+    def close(self) -> None:
+        self.base.close()
