@@ -58,17 +58,19 @@ def evaluate(
     threshold: float,
     *,
     eta: float | None = None,
+    windows: list[Windows] | None = None,
 ) -> EvaluationResult:
-    """Score every window of every session, spot intervals, and compare with the ground truth."""
+    """Score every window of every session, spot intervals, and compare with the ground truth
+    (``windows``: the sessions' windows when already built)."""
     labels, scores, truth, predicted = [], [], [], []
     for group, data in enumerate(sessions):
-        windows = session_windows(data, spec, group=group)
-        window_scores = score_fn(windows)
-        labeled = windows.label != -1
-        labels.append(windows.label[labeled])
+        session = windows[group] if windows is not None else session_windows(data, spec, group=group)
+        window_scores = score_fn(session)
+        labeled = session.label != -1
+        labels.append(session.label[labeled])
         scores.append(window_scores[labeled])
         spotted = spot_intervals(
-            windows.start_ms, window_scores, threshold, spec.window_ms, data.profile, data.frame_ms
+            session.start_ms, window_scores, threshold, spec.window_ms, data.profile, data.frame_ms
         )
         if eta is not None:
             spotted = hrs_filter(spotted, data, eta)

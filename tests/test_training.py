@@ -59,3 +59,13 @@ def test_short_training_learns_exports_and_reproduces(data: SessionData, tmp_pat
     np.testing.assert_allclose(model.score(windows.video, windows.ecg, windows.hrv), scores, atol=1e-4)
     assert model.threshold == pytest.approx(first.threshold)
     assert {"val_auc", "threshold", "history"} <= set(model.report)
+
+
+def test_fit_picks_the_threshold_on_validation_intervals(data: SessionData) -> None:
+    from app.commands.train import THRESHOLD_GRID, fit
+
+    result = fit([data], [data], SPEC, QUICK, quiet=True)
+    assert result.threshold in THRESHOLD_GRID
+    assert result.report["threshold"] == result.threshold
+    assert 0.0 <= result.report["val_interval_me_f1"] <= 1.0
+    assert "window_threshold" in result.report

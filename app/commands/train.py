@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # torch is imported only when training runs (the app itself r
     from models.training import TrainConfig, TrainResult
 
 DEFAULT_WORKDIR = Path("build") / "training-data"
+THRESHOLD_GRID = np.round(np.arange(0.30, 0.991, 0.02), 2)
 MODALITIES = ("video+ecg", "video", "ecg")
 
 
@@ -81,12 +82,29 @@ def fit(
         bar.set_postfix({k: round(v, 4) for k, v in values.items() if isinstance(v, float)})
         bar.update(done - bar.n)
 
-    from models.training import train_model
+    from models.training import predict, train_model
 
     result = train_model(windows_of(train, spec), windows_of(val, spec), spec, config, progress=progress)
     for bar in bars.values():
         bar.close()
+    # the decision threshold is chosen on what the lab sees: spotted ME intervals on the validation sessions
+    threshold, val_f1 = interval_threshold(lambda w: predict(result.model, w, result.normalization), val,
+                                           spec)
+    result.report.update(window_threshold=result.threshold, threshold=threshold, val_interval_me_f1=val_f1)
+    result.threshold = threshold
     return result
+
+
+def interval_threshold(score, sessions: list[SessionData], spec: FeatureSpec) -> tuple[float, float]:
+    """The threshold with the best ME interval F1 (MEGC, IoU >= 0.5) on ``sessions`` (scored once)."""
+    windows = [session_windows(data, spec, group=i) for i, data in enumerate(sessions)]
+    scores = {id(w): score(w) for w in windows}
+    best = (0.5, -1.0)
+    for threshold in THRESHOLD_GRID:
+        f1 = evaluate(lambda w: scores[id(w)], sessions, spec, float(threshold), windows=windows).me.f1
+        if f1 > best[1]:
+            best = (float(threshold), f1)
+    return best
 
 
 def export(result: TrainResult, spec: FeatureSpec, out: Path, trained_on: dict) -> Path:
