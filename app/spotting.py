@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +45,6 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
 
 def load_model(path: Path) -> SpottingModel:
     return SpottingModel.load(path, FeatureSpec())
-
-
-@dataclass
-class SpottingRun:
-    engine: SpottingEngine
-    csv: CsvSink | None
-
-    def sinks(self) -> list[AlertSink]:
-        return [s for s in (self.csv,) if s is not None]
 
 
 def make_engine(

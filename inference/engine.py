@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from acquisition.readers.annotations import classify_expression
 from inference.alerts import Alert, AlertSink, deliver_all
 from inference.features.ecg import ecg_wave_window, hrv_features
 from inference.features.spec import FeatureSpec
@@ -348,8 +348,6 @@ class SpottingEngine:
 
 
 def _classify(times: list[float]) -> str:
-    from acquisition.readers.annotations import classify_expression
-
     return classify_expression(times[0], times[1], times[2])
 
 
@@ -375,7 +373,6 @@ class EngineThreads:
             lossless_hold(self._frames)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._wake: queue.Queue[None] = queue.Queue()
         self.frames_lost = 0
         self._threads = [
             threading.Thread(target=self._feature_loop, name="features", daemon=True),

@@ -11,7 +11,7 @@ pool what is left over the action-unit regions.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -278,12 +278,8 @@ def extract_session_features(
             if progress:
                 progress(min(first + block, total), total)
         return out
-    rows = [extractor.push(frame) for frame in _iterate(frames)]
+    rows = [extractor.push(frame) for frame in frames]
     return np.asarray(rows, np.float32).reshape(-1, len(VIDEO_FEATURE_NAMES))
-
-
-def _iterate(frames: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
-    yield from frames
 
 
 def video_window(
