@@ -41,6 +41,8 @@ class Recorder:
         roi = writer.metadata.video.roi
         height, width = writer.metadata.video.frame_shape
         x, y = (roi[0], roi[1]) if roi else (0, 0)
+        origin_x, origin_y = acquisition.camera.frame_origin  # the camera may read out the region only
+        x, y = x - origin_x, y - origin_y
         self._crop = (slice(y, y + height), slice(x, x + width))
         assert acquisition.frames is not None, "start the acquisition before the recorder"
         self._frame_reader = acquisition.frames.reader(from_seq=0)

@@ -31,6 +31,7 @@ class CameraConfig:
     buffer_queue_size: int = 16
     timeout_ms: int = 200
     timeout_burst_limit: int = 25  # consecutive timeouts after which capture gives up
+    readout: str = "full"  # "full" sensor, or "roi": the camera sends recording.roi only (store = "roi")
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,7 @@ class LabConfig:
             ("camera", "driver"): ("xiapipy", "mock"),
             ("camera", "pixel_format"): ("MONO8", "RAW8"),
             ("camera", "trigger"): ("hardware", "free-run"),
+            ("camera", "readout"): ("full", "roi"),
             ("recording", "store"): ("roi", "full"),
             ("mock", "source"): ("synthetic", "session", "video+ecg"),
             ("mock", "speed"): ("1", "max"),
@@ -130,6 +132,8 @@ class LabConfig:
                 f"recording.roi {self.recording.roi} does not fit the "
                 f"{self.camera.width}x{self.camera.height} frame"
             )
+        if self.camera.readout == "roi" and self.recording.store != "roi":
+            raise ConfigError('camera.readout = "roi" (recording.roi only) needs recording.store = "roi"')
         mismatch = abs(self.trigger.rate_hz - self.camera.fps)
         if self.camera.trigger == "hardware" and mismatch > MAX_RATE_MISMATCH_HZ:
             raise ConfigError(

@@ -46,6 +46,7 @@ def build_acquisition(config: LabConfig) -> Acquisition:
         trigger=cam.trigger,  # type: ignore[arg-type]
         buffer_queue_size=cam.buffer_queue_size,
         timeout_ms=cam.timeout_ms,
+        roi=tuple(config.recording.roi) if cam.readout == "roi" else None,  # type: ignore[arg-type]
     )
     camera = XimeaCamera(settings, api=CAMERA_APIS[cam.driver]())
     ecg = NdtEcgSource(
@@ -161,14 +162,17 @@ def mock_lab(config: LabConfig, workdir: Path, start_s: float = 0.0) -> Iterator
     try:
         roi = getattr(source, "roi", None)
         recording = config.recording
-        if roi is not None:
+        readout = config.camera.readout
+        if roi is not None:  # the session holds only this region: the camera reads out no more
             recording = replace(recording, roi=tuple(roi), store="roi")
+            readout = "roi"
         elif config.recording.store == "roi" and not _fits(config.recording.roi, sensor_w, sensor_h):
             recording = replace(recording, store="full")
+            readout = "full"
         config = replace(
             config,
             camera=replace(config.camera, driver="mock", serial=endpoints.camera_serial, width=sensor_w,
-                           height=sensor_h),
+                           height=sensor_h, readout=readout),
             ecg=replace(config.ecg, host=endpoints.ndt_host, rpc_port=endpoints.ndt_rpc_port,
                         data_port=endpoints.ndt_data_port, ecg_label=endpoints.ecg_label,
                         trigger_label=endpoints.trigger_label, sampling_rate=source.ecg_rate),

@@ -11,12 +11,14 @@ no longer: then HRS at the apex is compared with eta x the mean HRS of the trial
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -154,9 +156,17 @@ class SpottingEngine:
 
     # -- input ----------------------------------------------------------------------------------------
     def push_frame(self, frame: np.ndarray, ecg_sample: int, host_ns: int = 0) -> None:
+        self.add_features(self.frame_features(frame), ecg_sample, host_ns)
+
+    def frame_features(self, frame: np.ndarray) -> np.ndarray:
+        """The next frame's motion features (frames in order; touches only the extractor's state)."""
         started = time.perf_counter()
         features = self.extractor.push(frame)
         self.stats.feature_seconds += time.perf_counter() - started
+        return features
+
+    def add_features(self, features: np.ndarray, ecg_sample: int, host_ns: int = 0) -> None:
+        """Append one frame's features, stamped with its ECG sample (see :meth:`frame_features`)."""
         self.features.append(features[None])
         self.frame_ms.append(np.array([ecg_sample / self.ecg_rate * 1000.0]))
         self.frame_host_ns.append(np.array([host_ns]))
@@ -224,10 +234,13 @@ class SpottingEngine:
         return first + int(np.searchsorted(times, ms, side="left"))
 
     def score(self, starts: list[float]) -> np.ndarray:
+        return self._run_model(self.build_windows(starts))
+
+    def _run_model(self, inputs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
         started = time.perf_counter()
-        scores = self.model.score(*self.build_windows(starts))
+        scores = self.model.score(*inputs)
         self.stats.score_seconds += time.perf_counter() - started
-        self.stats.windows_scored += len(starts)
+        self.stats.windows_scored += len(inputs[0])
         return scores
 
     # -- candidates and decisions ---------------------------------------------------------------------
@@ -330,15 +343,25 @@ class SpottingEngine:
         return (self.wall_clock_start + dt.timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
 
     # -- driving --------------------------------------------------------------------------------------
-    def step(self, final: bool = False) -> int:
-        """Score what is ready and decide what can be decided; returns the windows scored."""
-        starts = self.ready_windows(final)
+    def step(self, final: bool = False, lock: AbstractContextManager | None = None) -> int:
+        """Score what is ready and decide what can be decided; returns the windows scored.
+
+        ``lock`` guards the engine's state against a thread pushing frames and ECG meanwhile; the model runs
+        outside it, so that features and scoring can use both cores."""
+        lock = lock or contextlib.nullcontext()
+        with lock:
+            starts = self.ready_windows(final)
         for first in range(0, len(starts), self.settings.batch_max):
             batch = starts[first : first + self.settings.batch_max]
-            self.consume_scores(batch, self.score(batch))
-        if final and self._open:
-            self._close_candidate()
-        self.decide_pending(final)
+            with lock:
+                inputs = self.build_windows(batch)
+            scores = self._run_model(inputs)
+            with lock:
+                self.consume_scores(batch, scores)
+        with lock:
+            if final and self._open:
+                self._close_candidate()
+            self.decide_pending(final)
         return len(starts)
 
     def finish(self) -> None:
@@ -416,32 +439,36 @@ class EngineThreads:
         ecg = self._ecg.read_new(copy=True)
         frames = self._frames.read_new(max_items=32, copy=False)
         self.frames_lost += frames.lost
-        with self._lock:
-            if len(ecg.items):
+        if len(ecg.items):
+            with self._lock:
                 self.engine.push_ecg(ecg.items[:, 0])
-            while self._waiting:  # frames that waited for their edge go first, in order
-                frame, pulse, predicted, host_ns = self._waiting[0]
-                stamp = self._stamp(pulse, predicted, final)
-                if stamp is None:
-                    break
-                self._waiting.popleft()
-                self.engine.push_frame(frame, stamp, host_ns)
-            for i in range(len(frames.items)):
-                meta = frames.meta[i]
-                pulse, predicted = int(meta["trigger_pulse"]), int(meta["ecg_sample"])
-                host_ns = int(meta["host_ns"])
-                stamp = None if self._waiting else self._stamp(pulse, predicted, final)
-                if stamp is None:  # copy: the ring may overwrite the frame while it waits
-                    self._waiting.append((np.array(frames.items[i]), pulse, predicted, host_ns))
-                else:
-                    self.engine.push_frame(frames.items[i], stamp, host_ns)
+        while self._waiting:  # frames that waited for their edge go first, in order
+            frame, pulse, predicted, host_ns = self._waiting[0]
+            stamp = self._stamp(pulse, predicted, final)
+            if stamp is None:
+                break
+            self._waiting.popleft()
+            self._push_frame(frame, stamp, host_ns)
+        for i in range(len(frames.items)):
+            meta = frames.meta[i]
+            pulse, predicted = int(meta["trigger_pulse"]), int(meta["ecg_sample"])
+            host_ns = int(meta["host_ns"])
+            stamp = None if self._waiting else self._stamp(pulse, predicted, final)
+            if stamp is None:  # copy: the ring may overwrite the frame while it waits
+                self._waiting.append((np.array(frames.items[i]), pulse, predicted, host_ns))
+            else:
+                self._push_frame(frames.items[i], stamp, host_ns)
         return bool(len(ecg.items) or len(frames.items))
+
+    def _push_frame(self, frame: np.ndarray, stamp: int, host_ns: int) -> None:
+        features = self.engine.frame_features(frame)  # the costly part, outside the lock
+        with self._lock:
+            self.engine.add_features(features, stamp, host_ns)
 
     def _score_loop(self) -> None:
         try:
             while not self._stop.is_set():
-                with self._lock:
-                    scored = self.engine.step()
+                scored = self.engine.step(lock=self._lock)
                 if not scored:
                     time.sleep(self.POLL_S)
         except BaseException as exc:

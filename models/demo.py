@@ -51,9 +51,11 @@ def _plans(prefix: str, seeds: range, faces: tuple[str, ...], **kwargs: float) -
 
 
 TRAIN_PLANS = _plans("train", range(101, 109), TRAIN_FACES)
-VAL_PLANS = _plans("val", range(201, 203), TRAIN_FACES)
+VAL_PLANS = _plans("val", range(201, 205), TRAIN_FACES)
 TEST_PLANS = _plans("test", range(301, 305), (TEST_FACE,))
-# the same held-out faces and seeds with heart-rate responses that do not follow the MEs (filter check)
+# the same held-out face and seeds (the same faces, the same events) with a heart that answers every ME, and
+# with one that answers none (the HRS filter's two extremes; the test sessions above answer 80 %)
+TEST_ALL_RESPONSE_PLANS = _plans("test-allresp", range(301, 305), (TEST_FACE,), hr_response_fraction=1.0)
 TEST_NO_RESPONSE_PLANS = _plans("test-noresp", range(301, 305), (TEST_FACE,), hr_response_fraction=0.0)
 
 

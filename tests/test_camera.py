@@ -87,6 +87,9 @@ def test_default_settings_are_valid() -> None:
     {"buffer_queue_size": 2.5},
     {"timeout_ms": 10},                  # = the frame period at 100 fps
     {"timeout_ms": 50.0},
+    {"roi": (0, 0, 0, 10)},
+    {"roi": (-8, 0, 16, 10)},
+    {"roi": (0, 0, 16)},
 ], ids=repr)
 def test_bad_settings_are_config_errors(overrides: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
@@ -176,6 +179,39 @@ def test_grab_into_a_caller_buffer_with_row_padding(frames: np.ndarray) -> None:
             frame = cam.grab(out=out)
             assert frame.image is out
             np.testing.assert_array_equal(out, frames[k])
+
+
+def test_readout_region_sends_only_that_region() -> None:
+    big = make_frames(3, (40, 64))
+    device = mock_api.register_device(SERIAL, ArrayFeeder(big))
+    with XimeaCamera(settings(roi=(16, 6, 24, 10)), api=mock_api) as cam:
+        assert cam.frame_shape == (10, 24) and cam.frame_origin == (16, 6)
+        cam.start()
+        for k in range(3):
+            np.testing.assert_array_equal(cam.grab().image, big[k, 6:16, 16:40])
+    assert (device.params["offsetX"], device.params["offsetY"]) == (16, 6)
+    assert XimeaCamera(settings(), api=mock_api).frame_origin == (0, 0)
+
+
+def test_readout_region_widens_to_the_camera_steps() -> None:
+    big = make_frames(2, (40, 64))
+    mock_api.register_device(SERIAL, ArrayFeeder(big))
+    with XimeaCamera(settings(roi=(19, 3, 20, 9)), api=mock_api) as cam:  # steps: x, width 8; y, height 2
+        assert cam.frame_origin == (16, 2) and cam.frame_shape == (10, 24)
+        cam.start()
+        np.testing.assert_array_equal(cam.grab().image, big[0, 2:12, 16:40])
+    with XimeaCamera(settings(roi=(57, 0, 7, 40)), api=mock_api) as cam:  # up to the sensor's edge
+        assert cam.frame_origin == (56, 0) and cam.frame_shape == (40, 8)
+
+
+def test_readout_region_outside_the_sensor() -> None:
+    mock_api.register_device(SERIAL, ArrayFeeder(make_frames(2, (40, 64))))
+    cam = XimeaCamera(settings(roi=(48, 0, 24, 10)), api=mock_api)
+    with pytest.raises(DeviceError, match=r"readout region \(48, 0, 24, 10\) does not fit the 64x40 sensor"):
+        cam.open()
+    assert not cam.is_open
+    with XimeaCamera(settings(), api=mock_api) as again:  # the failed open released the camera
+        assert again.frame_shape == (40, 64)
 
 
 def test_timeouts_raise_camera_timeout_and_are_counted(camera: XimeaCamera,

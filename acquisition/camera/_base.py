@@ -88,6 +88,9 @@ class CameraSettings:
     trigger: TriggerMode = "hardware"
     buffer_queue_size: int = DEFAULT_BUFFER_QUEUE_SIZE
     timeout_ms: int = DEFAULT_TIMEOUT_MS
+    roi: tuple[int, int, int, int] | None = None
+    """Read out only this region of the sensor (x, y, width, height), or the smallest one the camera can
+    take that contains it: fewer bytes per frame. None reads out the whole sensor."""
 
     def __post_init__(self) -> None:
         if self.serial is not None and self.index is not None:
@@ -117,6 +120,12 @@ class CameraSettings:
         if _not_int(self.timeout_ms) or not 0 < self.timeout_ms <= MAX_TIMEOUT_MS:
             raise ConfigError(f"camera.timeout_ms must be an integer in [1, {MAX_TIMEOUT_MS}], "
                               f"not {self.timeout_ms!r}")
+        if self.roi is not None and (
+            len(self.roi) != 4 or any(_not_int(v) for v in self.roi) or min(self.roi[:2]) < 0
+            or min(self.roi[2:]) <= 0
+        ):
+            raise ConfigError(f"camera roi must be four integers x, y >= 0 and width, height > 0, "
+                              f"not {self.roi!r}")
         if self.timeout_ms <= self.frame_period_us / _MS_PER_S:
             raise ConfigError(f"camera.timeout_ms ({self.timeout_ms} ms) must be longer than the frame "
                               f"period ({self.frame_period_us / _MS_PER_S:.2f} ms): grabs would time out")
@@ -202,6 +211,11 @@ class Camera(ABC):
     def lost_frames(self) -> int:
         """Frames missing between consecutive grabbed frames (gaps in ``camera_frame``) since start()."""
         return self._lost_frames
+
+    @property
+    def frame_origin(self) -> tuple[int, int]:
+        """(x, y) of the frames' top-left pixel on the sensor: the readout region's corner, else (0, 0)."""
+        return (0, 0)
 
     @property
     @abstractmethod

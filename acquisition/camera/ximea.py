@@ -103,6 +103,15 @@ class SkippedFrames(NamedTuple):
     """Frames dropped by xiAPI because the application did not take them in time (queue full)."""
 
 
+def _aligned(start: int, size: int, start_step: int, size_step: int, limit: int) -> tuple[int, int]:
+    """The smallest [start, start + size) on the camera's steps that contains the given span, within
+    ``limit`` (the full sensor side is always allowed)."""
+    first = start - start % max(start_step, 1)
+    span = start + size - first
+    span += -span % max(size_step, 1)
+    return first, min(span, limit - first)
+
+
 def load_xiapi(importer: Callable[[str], ModuleType] = importlib.import_module) -> ModuleType:
     """Import xiAPI's Python module (``xiapipy.xiapi``, else ``ximea.xiapi``); DeviceError if impossible.
 
@@ -133,6 +142,7 @@ class XimeaCamera(Camera):
         self._cam: Any = None
         self._img: Any = None
         self._shape: tuple[int, int] | None = None
+        self._origin = (0, 0)
         self._serial_number = ""
         self._last_acq_nframe: int | None = None
         self._counter_lock = threading.Lock()
@@ -201,6 +211,34 @@ class XimeaCamera(Camera):
             self._cam.set_trigger_source(XI_TRIGGER_OFF)
             self._cam.set_acq_timing_mode(XI_TIMING_FRAME_RATE)
             self._cam.set_framerate(float(settings.fps))
+        if settings.roi is not None:
+            self._configure_roi(settings.roi)
+
+    def _configure_roi(self, roi: tuple[int, int, int, int]) -> None:
+        """Read out the smallest region the camera can take (its corner and size come in model-specific
+        steps) that contains ``roi``."""
+        cam = self._cam
+        x, y, width, height = roi
+        sensor_w, sensor_h = int(cam.get_width_maximum()), int(cam.get_height_maximum())
+        if x + width > sensor_w or y + height > sensor_h:
+            raise DeviceError(f"XIMEA camera {self._name()}: readout region {roi} does not fit the "
+                              f"{sensor_w}x{sensor_h} sensor")
+        x0, width = _aligned(x, width, int(cam.get_offsetX_increment()), int(cam.get_width_increment()),
+                             sensor_w)
+        y0, height = _aligned(y, height, int(cam.get_offsetY_increment()), int(cam.get_height_increment()),
+                              sensor_h)
+        cam.set_offsetX(0)  # the offsets limit the size: widen first, then move
+        cam.set_offsetY(0)
+        cam.set_width(width)
+        cam.set_height(height)
+        cam.set_offsetX(x0)
+        cam.set_offsetY(y0)
+        self._origin = (x0, y0)
+
+    @property
+    def frame_origin(self) -> tuple[int, int]:
+        """(x, y) of the frames' top-left pixel on the sensor (the readout region's corner once open)."""
+        return self._origin
 
     def start(self) -> None:
         """Start acquisition; resets timeouts, lost_frames and the camera's counters."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     truth = session_truth(reader, args.truth)
     video = truth[0].video if truth else session_id
     threads: list[EngineThreads] = []
+    started_at: list[float] = []  # when the devices started playing
     with mock_lab(config, MOCK_WORKDIR) as setup:
         lab_config = setup.config
         engine = None
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             )
 
         def attach(acquisition) -> None:
+            started_at.append(time.monotonic())
             if engine is not None:
                 hold = acquisition.hold_for if args.speed == "max" else None
                 threads.append(EngineThreads(engine, acquisition.frames, acquisition.ecg, lossless_hold=hold,
@@ -107,6 +110,11 @@ def run(args: argparse.Namespace) -> int:
             for t in threads:
                 t.stop()
     summary = {"acquisition": result.summary()}
+    if started_at:  # playing and processing, without start-up (model, ring buffers, devices) and report
+        processing_s = time.monotonic() - started_at[0]
+        summary["processing_s"] = round(processing_s, 3)
+        summary["realtime_factor"] = round(result.status.ecg_samples / lab_config.ecg.sampling_rate
+                                           / max(processing_s, 1e-9), 2)
     if engine is not None:
         if threads and threads[0].error is not None:
             raise threads[0].error

@@ -124,10 +124,17 @@ PARAMS: Final[dict[str, ParamSpec]] = {
     "counter_value": ParamSpec("int", 0, read_only=True),
     "width": ParamSpec("int", 0, live=False),
     "height": ParamSpec("int", 0, live=False),
+    "offsetX": ParamSpec("int", 0),
+    "offsetY": ParamSpec("int", 0),
     "device_sn": ParamSpec("str", "", read_only=True),
     "device_name": ParamSpec("str", "", read_only=True),
 }
 """The mock's parameters (xidefs.VAL_TYPE / ASSOC_ENUM subset)."""
+
+ROI_PARAMS: Final = ("width", "height", "offsetX", "offsetY")
+"""The readout region's parameters; each also answers ``:min``, ``:max`` and ``:inc`` queries."""
+ROI_INCREMENTS: Final[dict[str, int]] = {"width": 8, "height": 2, "offsetX": 8, "offsetY": 2}
+"""Steps of the region's size and corner (a typical XIMEA USB3 model's; the real ones are model-specific)."""
 
 DEVICE_INFO_KEYS: Final = ("device_sn", "device_name", "device_inst_path", "device_loc_path", "device_type")
 """What ``Camera.get_device_info_string`` answers (its docstring in the real package lists these)."""

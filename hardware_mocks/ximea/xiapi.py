@@ -398,6 +398,8 @@ class Camera:
         with device._lock:
             if param == "counter_value":
                 return device.counters[str(device.params["counter_selector"])]
+            if ":" in param:
+                return _roi_limit(device, param)
             value = device.params[param]
         if spec.kind == "str":
             return str(value).encode()[:buffer_size]
@@ -510,7 +512,7 @@ class Camera:
         return self.get_param("width")  # type: ignore[return-value]
 
     def set_width(self, width: int) -> None:
-        """Width of the images (the mock accepts only its feeder's width)."""
+        """Width of the images (pixels): the readout region's width."""
         self.set_param("width", width)
 
     def get_height(self) -> int:
@@ -518,8 +520,48 @@ class Camera:
         return self.get_param("height")  # type: ignore[return-value]
 
     def set_height(self, height: int) -> None:
-        """Height of the images (the mock accepts only its feeder's height)."""
+        """Height of the images (pixels): the readout region's height."""
         self.set_param("height", height)
+
+    def get_width_maximum(self) -> int:
+        """Largest width at the current horizontal offset."""
+        return self.get_param("width:max")  # type: ignore[return-value]
+
+    def get_width_increment(self) -> int:
+        """Step of the width."""
+        return self.get_param("width:inc")  # type: ignore[return-value]
+
+    def get_height_maximum(self) -> int:
+        """Largest height at the current vertical offset."""
+        return self.get_param("height:max")  # type: ignore[return-value]
+
+    def get_height_increment(self) -> int:
+        """Step of the height."""
+        return self.get_param("height:inc")  # type: ignore[return-value]
+
+    def get_offsetX(self) -> int:
+        """Horizontal offset of the readout region (pixels)."""
+        return self.get_param("offsetX")  # type: ignore[return-value]
+
+    def set_offsetX(self, offsetX: int) -> None:
+        """Horizontal offset of the readout region (pixels)."""
+        self.set_param("offsetX", offsetX)
+
+    def get_offsetX_increment(self) -> int:
+        """Step of the horizontal offset."""
+        return self.get_param("offsetX:inc")  # type: ignore[return-value]
+
+    def get_offsetY(self) -> int:
+        """Vertical offset of the readout region (pixels)."""
+        return self.get_param("offsetY")  # type: ignore[return-value]
+
+    def set_offsetY(self, offsetY: int) -> None:
+        """Vertical offset of the readout region (pixels)."""
+        self.set_param("offsetY", offsetY)
+
+    def get_offsetY_increment(self) -> int:
+        """Step of the vertical offset."""
+        return self.get_param("offsetY:inc")  # type: ignore[return-value]
 
     def get_device_sn(self, buffer_size: int = 256) -> bytes:
         """Serial number (bytes, as the real package returns strings)."""
@@ -569,6 +611,10 @@ class Camera:
                              f"expected uint8 {device.feeder.frame_shape}")
         with device._lock:
             device.acq_nframe += 1
+            x, y = int(device.params["offsetX"]), int(device.params["offsetY"])
+            width, height = int(device.params["width"]), int(device.params["height"])
+        if (height, width) != frame.shape:  # the readout region only
+            frame = frame[y : y + height, x : x + width]
         return frame, int(ts_us)
 
     @staticmethod
@@ -594,8 +640,11 @@ class Camera:
 
     @staticmethod
     def _apply(device: MockDevice, param: str, value: int | float | str) -> None:
-        if param in ("width", "height") and value != device.params[param]:
-            raise Xi_error(d.XI_PARAM_NOT_SETTABLE)
+        if param in d.ROI_PARAMS:
+            low, high = _roi_limit(device, param + ":min"), _roi_limit(device, param + ":max")
+            aligned = int(value) % d.ROI_INCREMENTS[param] == 0 or int(value) == high  # the whole sensor
+            if not low <= int(value) <= high or not aligned:
+                raise Xi_error(d.XI_WRONG_PARAM_VALUE)
         if param == "imgdataformat" and value not in d.EIGHT_BIT_FORMATS:
             raise Xi_error(d.XI_NOT_SUPPORTED_DATA_FORMAT)
         if param in ("exposure", "framerate", "buffers_queue_size") and not float(value) > 0:
@@ -606,12 +655,29 @@ class Camera:
 
 
 def _spec(param: str) -> d.ParamSpec:
-    name = param.split(":")[0]
+    name, _, info = param.partition(":")
     if name not in d.PARAMS:
         raise RuntimeError("invalid parameter")  # what the real package raises for an unknown name
-    if ":" in param:
+    if info and (name not in d.ROI_PARAMS or info not in ("min", "max", "inc")):
         raise Xi_error(d.XI_PARAM_INFO_NOT_SUPPORTED)
     return d.PARAMS[name]
+
+
+def _roi_limit(device: MockDevice, query: str) -> int:
+    """``width:max`` and the like: the sensor less the rest of the region, as on a real camera."""
+    name, _, info = query.partition(":")
+    if info == "inc":
+        return d.ROI_INCREMENTS[name]
+    if info == "min":
+        return 0 if name.startswith("offset") else d.ROI_INCREMENTS[name]
+    sensor_h, sensor_w = device.feeder.frame_shape
+    p = device.params
+    return {
+        "width": sensor_w - int(p["offsetX"]),
+        "height": sensor_h - int(p["offsetY"]),
+        "offsetX": sensor_w - int(p["width"]),
+        "offsetY": sensor_h - int(p["height"]),
+    }[name]
 
 
 def _coerce(param: str, spec: d.ParamSpec, val: object) -> int | float | str:

@@ -16,7 +16,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import sparse
 
 from inference.features.face_layout import FACE_LANDMARKS
 from inference.features.spec import FeatureSpec
@@ -69,19 +68,25 @@ class VideoFeatureExtractor:
         self._misses = 0
         side = self.spec.crop_px
         self._masks = self._region_masks(side)
-        # region means as one matrix product: row r averages the pixels of region r
-        rows = np.concatenate([np.full(len(yy), r) for r, (yy, _) in enumerate(self._masks)])
-        cols = np.concatenate([yy * side + xx for yy, xx in self._masks])
-        weights = np.concatenate([np.full(len(yy), 1.0 / len(yy), np.float32) for yy, _ in self._masks])
-        self._region_mean = sparse.csr_matrix((weights, (rows, cols)), shape=(len(self._masks), side * side))
+        # the AU regions' pixels one region after the other (flat crop indices), and where each region starts
+        self._region_pixels = np.concatenate([yy * side + xx for yy, xx in self._masks])
+        self._region_starts = np.cumsum([0] + [len(yy) for yy, _ in self._masks[:-1]])
+        self._region_sizes = np.array([len(yy) for yy, _ in self._masks], dtype=np.float64)
         ys, xs = np.mgrid[0:side, 0:side]
         step = max(1, side // FIT_GRID)
-        self._fit_y, self._fit_x = ys[::step, ::step].ravel(), xs[::step, ::step].ravel()
+        fit_y, fit_x = ys[::step, ::step].ravel(), xs[::step, ::step].ravel()
+        self._fit_pixels = fit_y * side + fit_x
         centre = (side - 1) / 2.0
-        self._fit_design = np.column_stack(
-            [np.ones_like(self._fit_x, dtype=float), self._fit_x - centre, self._fit_y - centre]
+        # head motion, a similarity: u = tx + a*x - b*y ; v = ty + b*x + a*y (a: scale - 1, b: rotation)
+        ones, zeros = np.ones(len(fit_x)), np.zeros(len(fit_x))
+        fx_c, fy_c = fit_x - centre, fit_y - centre
+        self._fit_rows = np.concatenate(
+            [np.column_stack([ones, zeros, fx_c, -fy_c]), np.column_stack([zeros, ones, fy_c, fx_c])]
         )
+        self._fit_pinv = np.linalg.pinv(self._fit_rows)
         self._xs, self._ys = xs.astype(np.float32) - centre, ys.astype(np.float32) - centre
+        flat_x, flat_y = self._xs.ravel()[self._region_pixels], self._ys.ravel()[self._region_pixels]
+        self._region_xs, self._region_ys = flat_x.astype(np.float64), flat_y.astype(np.float64)
         self._upper_lids = [REGIONS.index("lid_up_l"), REGIONS.index("lid_up_r")]
         self._brows = [REGIONS.index(r) for r in ("brow_in_l", "brow_in_r", "brow_out_l", "brow_out_r")]
 
@@ -218,35 +223,30 @@ class VideoFeatureExtractor:
         return self._pool(flow, out)
 
     def _pool(self, flow: np.ndarray, out: np.ndarray) -> np.ndarray:
-        fx, fy = flow[..., 0], flow[..., 1]
-        # head motion: least-squares similarity (translation, rotation, scale) on a grid of flow samples
-        u = fx[self._fit_y, self._fit_x]
-        v = fy[self._fit_y, self._fit_x]
-        design = self._fit_design
-        # u = tx + a*x - b*y ; v = ty + b*x + a*y  (a: scale - 1, b: rotation)
-        rows = np.concatenate(
-            [
-                np.column_stack([design[:, 0], np.zeros_like(design[:, 0]), design[:, 1], -design[:, 2]]),
-                np.column_stack([np.zeros_like(design[:, 0]), design[:, 0], design[:, 2], design[:, 1]]),
-            ]
-        )
-        target = np.concatenate([u, v])
-        params = np.linalg.lstsq(rows, target, rcond=None)[0]
-        residual = np.abs(rows @ params - target)
-        inliers = residual <= 2.0 * np.median(residual) + 1e-6  # refit without the moving AU regions
-        params = np.linalg.lstsq(rows[inliers], target[inliers], rcond=None)[0]
+        fx, fy = flow[..., 0].ravel(), flow[..., 1].ravel()
+        # head motion: least-squares similarity fit on a grid of flow samples, then a refit without the
+        # samples it explains worst (the moving AU regions)
+        target = np.concatenate([fx[self._fit_pixels], fy[self._fit_pixels]]).astype(np.float64)
+        params = self._fit_pinv @ target
+        residual = np.abs(self._fit_rows @ params - target)
+        inliers = residual <= 2.0 * np.median(residual) + 1e-6
+        params = np.linalg.lstsq(self._fit_rows[inliers], target[inliers], rcond=None)[0]
         tx, ty, a, b = params
-        res_x = fx - (tx + a * self._xs - b * self._ys)
-        res_y = fy - (ty + b * self._xs + a * self._ys)
+        # what is left once the head's motion is removed, over the AU regions only
+        px, py = self._region_xs, self._region_ys
+        res_x = fx[self._region_pixels] - (tx + a * px - b * py)
+        res_y = fy[self._region_pixels] - (ty + b * px + a * py)
         magnitude = np.hypot(res_x, res_y)
-        stacked = np.stack([res_x.ravel(), res_y.ravel(), magnitude.ravel()], axis=1).astype(np.float32)
-        out[: 3 * len(REGIONS)] = (self._region_mean @ stacked).ravel()
+        pooled = np.add.reduceat(np.stack([res_x, res_y, magnitude], axis=1), self._region_starts, axis=0)
+        out[: 3 * len(REGIONS)] = (pooled / self._region_sizes[:, None]).ravel()
         base = 3 * len(REGIONS)
         out[base] = tx
         out[base + 1] = ty
         out[base + 2] = np.degrees(b)
         out[base + 3] = np.hypot(tx, ty)
-        out[base + 4] = float(magnitude.mean())
+        whole_x = flow[..., 0] - (tx + a * self._xs - b * self._ys)
+        whole_y = flow[..., 1] - (ty + b * self._xs + a * self._ys)
+        out[base + 4] = float(cv2.magnitude(whole_x.astype(np.float32), whole_y.astype(np.float32)).mean())
         out[base + 5] = float(
             out[[3 * i + 1 for i in self._upper_lids]].mean() - out[[3 * i + 1 for i in self._brows]].mean()
         )
