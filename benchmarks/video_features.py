@@ -1,5 +1,8 @@
 """Facial motion features per frame, single thread (goal: <= 2 ms per frame, crop included).
 
+Motion is measured at ``FeatureSpec.feature_rate_hz`` (every 2nd frame at 150 fps) and held between; the
+figures are per frame and, separately, per measured frame (tracking, crop, optical flow and pooling).
+
     .venv/bin/python benchmarks/video_features.py [--frames 1500]
 
 Measures ``VideoFeatureExtractor.push`` on frames of the demo session (the 504x504 face region) and on the
@@ -27,14 +30,14 @@ GOAL_MS = 2.0
 BACKGROUND = 40
 
 
-def measure(frames: list[np.ndarray], fps: float) -> np.ndarray:
+def measure(frames: list[np.ndarray], fps: float) -> tuple[np.ndarray, int]:
     extractor = VideoFeatureExtractor(fps)
     times = np.empty(len(frames))
     for i, frame in enumerate(frames):
         start = time.perf_counter()
         extractor.push(frame)
         times[i] = time.perf_counter() - start
-    return times * 1000.0
+    return times * 1000.0, extractor.step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,9 +57,12 @@ def main(argv: list[str] | None = None) -> int:
         full_frames.append(full)
     ok = True
     for label, frames in (("face region 504x504", roi_frames), ("full frame 2040x1080", full_frames)):
-        ms = measure(frames, reader.fps)
+        ms, step = measure(frames, reader.fps)
+        measured = ms[::step]
         print(f"{label}: {ms.mean():.2f} ms per frame mean, p50 {np.median(ms):.2f}, p99 "
-              f"{np.percentile(ms, 99):.2f} over {len(frames)} frames (goal <= {GOAL_MS:g} ms)")
+              f"{np.percentile(ms, 99):.2f} over {len(frames)} frames (goal <= {GOAL_MS:g} ms); motion "
+              f"measured on every {step}. frame: {measured.mean():.2f} ms mean, p99 "
+              f"{np.percentile(measured, 99):.2f} on those")
         ok &= ms.mean() <= GOAL_MS
     return 0 if ok else 1
 

@@ -172,10 +172,12 @@ class SpottingEngine:
         self.frame_host_ns.append(np.array([host_ns]))
         self.stats.frames += 1
 
-    def push_ecg(self, samples: np.ndarray) -> None:
-        """Consecutive ECG samples of the lead (NaN where samples were lost)."""
+    def push_ecg(self, samples: np.ndarray, lock: AbstractContextManager | None = None) -> None:
+        """Consecutive ECG samples of the lead (NaN where samples were lost). With ``lock`` (the one
+        :meth:`step` takes), R-peak detection runs outside it: the heart's state is only appended to."""
         samples = np.asarray(samples, dtype=float)
-        self.ecg.append(samples)
+        with lock or contextlib.nullcontext():
+            self.ecg.append(samples)
         self.heart.push(samples)
 
     def mark_trial_start(self, sample: int) -> None:
@@ -188,7 +190,8 @@ class SpottingEngine:
         if self.frame_ms.end == 0:
             return []
         last_frame_ms = float(self.frame_ms.get(self.frame_ms.end - 1, self.frame_ms.end)[0][0])
-        ecg_ms = self.ecg.end / self.ecg_rate * 1000.0
+        # the ECG both stored and through the R-peak detector (which may run a little behind, unlocked)
+        ecg_ms = min(self.ecg.end, self.heart.samples_seen) / self.ecg_rate * 1000.0
         ready = []
         while True:
             start = self._next_window_ms
@@ -225,7 +228,7 @@ class SpottingEngine:
                 segment = np.concatenate([np.full(seg_start - lo, np.nan), segment])
             ecg[i] = ecg_wave_window(segment, self.ecg_rate, start_sample - lo, spec)
             # only beats confirmed by the time sample ``hi`` arrived: the same whatever the ECG's lead
-            confirmed = self.heart.peaks[self.heart.confirmed_at <= hi]
+            confirmed = self.heart.peaks_confirmed_by(hi)
             hrv[i] = hrv_features(confirmed, self.ecg_rate, hi, spec)
         return video, ecg, hrv
 
@@ -375,8 +378,9 @@ def _classify(times: list[float]) -> str:
 
 
 class EngineThreads:
-    """Runs a :class:`SpottingEngine` on the acquisition's ring buffers: a feature thread (frames and ECG
-    into features and heart rate) and a scoring thread (ONNX, candidates, decisions, alerts)."""
+    """Runs a :class:`SpottingEngine` on the acquisition's ring buffers: a feature thread (frames into
+    facial motion features), a heart thread (ECG into R-peaks and heart rate) and a scoring thread (ONNX,
+    candidates, decisions, alerts)."""
 
     POLL_S = 0.005
 
@@ -399,6 +403,7 @@ class EngineThreads:
         self.frames_lost = 0
         self._threads = [
             threading.Thread(target=self._feature_loop, name="features", daemon=True),
+            threading.Thread(target=self._heart_loop, name="heart", daemon=True),
             threading.Thread(target=self._score_loop, name="scoring", daemon=True),
         ]
         self.error: BaseException | None = None
@@ -415,16 +420,29 @@ class EngineThreads:
             self.engine.finish()
 
     def _feature_loop(self) -> None:
+        self._loop(self._pull, "feature")
+
+    def _heart_loop(self) -> None:
+        self._loop(self._pull_ecg, "heart")
+
+    def _loop(self, pull: Callable[[bool], bool], name: str) -> None:
         try:
             while not self._stop.is_set():
-                worked = self._pull(final=False)
-                if not worked:
+                if not pull(False):
                     time.sleep(self.POLL_S)
-            while self._pull(final=True):  # drain what is left in the rings
+            while pull(True):  # drain what is left in the ring
                 pass
         except BaseException as exc:
-            log.exception("engine feature thread failed")
+            log.exception("engine %s thread failed", name)
             self.error = exc
+
+    def _pull_ecg(self, final: bool) -> bool:
+        """ECG into the engine: R-peaks and heart rate (its own thread: the detector runs beside the video
+        features, on the other core)."""
+        ecg = self._ecg.read_new(copy=True)
+        if len(ecg.items):
+            self.engine.push_ecg(ecg.items[:, 0], lock=self._lock)
+        return bool(len(ecg.items))
 
     def _stamp(self, pulse: int, predicted: int, final: bool) -> int | None:
         """The frame's measured trigger edge; None while it has to wait for it."""
@@ -436,19 +454,18 @@ class EngineThreads:
         return measured
 
     def _pull(self, final: bool) -> bool:
-        ecg = self._ecg.read_new(copy=True)
+        """Frames into features, each stamped with its trigger edge's ECG sample; features are computed
+        outside the engine's lock and handed over in one go."""
         frames = self._frames.read_new(max_items=32, copy=False)
         self.frames_lost += frames.lost
-        if len(ecg.items):
-            with self._lock:
-                self.engine.push_ecg(ecg.items[:, 0])
+        done: list[tuple[np.ndarray, int, int]] = []  # (features, stamp, host_ns)
         while self._waiting:  # frames that waited for their edge go first, in order
             frame, pulse, predicted, host_ns = self._waiting[0]
             stamp = self._stamp(pulse, predicted, final)
             if stamp is None:
                 break
             self._waiting.popleft()
-            self._push_frame(frame, stamp, host_ns)
+            done.append((self.engine.frame_features(frame), stamp, host_ns))
         for i in range(len(frames.items)):
             meta = frames.meta[i]
             pulse, predicted = int(meta["trigger_pulse"]), int(meta["ecg_sample"])
@@ -457,13 +474,12 @@ class EngineThreads:
             if stamp is None:  # copy: the ring may overwrite the frame while it waits
                 self._waiting.append((np.array(frames.items[i]), pulse, predicted, host_ns))
             else:
-                self._push_frame(frames.items[i], stamp, host_ns)
-        return bool(len(ecg.items) or len(frames.items))
-
-    def _push_frame(self, frame: np.ndarray, stamp: int, host_ns: int) -> None:
-        features = self.engine.frame_features(frame)  # the costly part, outside the lock
-        with self._lock:
-            self.engine.add_features(features, stamp, host_ns)
+                done.append((self.engine.frame_features(frames.items[i]), stamp, host_ns))
+        if done:
+            with self._lock:
+                for features, stamp, host_ns in done:
+                    self.engine.add_features(features, stamp, host_ns)
+        return bool(len(frames.items))
 
     def _score_loop(self) -> None:
         try:

@@ -20,7 +20,7 @@ from acquisition.readers.annotations import Interval, read_megc_csv
 from acquisition.session import SessionReader
 from inference.features.ecg import ecg_wave_window, hrv_features
 from inference.features.spec import FeatureSpec
-from inference.features.video import extract_session_features, video_window
+from inference.features.video import extract_session_features, hold_features, video_window
 from inference.signal.ecg import ecg_peaks, heart_rate_slope, signal_rate
 from inference.spotting import motion_profile
 
@@ -50,9 +50,13 @@ class SessionData:
     def duration_ms(self) -> float:
         return len(self.ecg) / self.ecg_rate * 1000.0
 
-    @property
-    def profile(self) -> np.ndarray:
-        return motion_profile(self.video)
+    def held_video(self, spec: FeatureSpec) -> np.ndarray:
+        """The per-frame features as the engine's extractor gives them under ``spec`` (held between
+        measurements; the cache may hold them measured on every frame)."""
+        return hold_features(self.video, self.fps, spec)
+
+    def profile(self, spec: FeatureSpec) -> np.ndarray:
+        return motion_profile(self.held_video(spec))
 
     def save(self, path: Path) -> None:
         """Everything training and evaluation need, without the frames (a few MB per session)."""
@@ -205,8 +209,9 @@ def session_windows(data: SessionData, spec: FeatureSpec, group: int = 0, event_
     starts = window_starts(data.duration_ms, spec)
     n = len(starts)
     to_ms = 1000.0 / data.fps
+    held = data.held_video(spec)
     video = (
-        np.stack([video_window(data.video, data.frame_ms, s, spec) for s in starts])
+        np.stack([video_window(held, data.frame_ms, s, spec) for s in starts])
         if n
         else np.zeros((0, spec.video_steps, data.video.shape[1]), np.float32)
     )

@@ -70,7 +70,7 @@ def evaluate(
         labels.append(session.label[labeled])
         scores.append(window_scores[labeled])
         spotted = spot_intervals(
-            session.start_ms, window_scores, threshold, spec.window_ms, data.profile, data.frame_ms
+            session.start_ms, window_scores, threshold, spec.window_ms, data.profile(spec), data.frame_ms
         )
         if eta is not None:
             spotted = hrs_filter(spotted, data, eta)

@@ -88,6 +88,15 @@ def test_peaks_are_confirmed_causally_and_promptly() -> None:
     assert live.samples_seen == ecg.size
 
 
+def test_peaks_confirmed_by_a_sample_even_mid_push() -> None:
+    ecg, fs = _recording(0)
+    live = _feed(ecg, fs, 7)
+    for sample in (int(6 * fs), int(20 * fs), ecg.size):
+        np.testing.assert_array_equal(live.peaks_confirmed_by(sample), live.peaks[live.confirmed_at <= sample])
+    live._peaks.append(ecg.size + 10)  # another thread's push, caught between its two appends
+    np.testing.assert_array_equal(live.peaks_confirmed_by(ecg.size), live.peaks[:-1])
+
+
 def test_rate_and_slope_are_those_of_signal_rate() -> None:
     ecg, fs = _recording(0)
     live = _feed(ecg, fs, 500)

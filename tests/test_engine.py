@@ -97,3 +97,30 @@ def test_wrong_model_file_is_refused(session: Path, tmp_path: Path, capsys: pyte
     bad.write_text("not a model")
     assert main(["export", str(session), "--model", str(bad), "--csv", str(tmp_path / "x.csv")]) == 2
     assert "not an ONNX model" in capsys.readouterr().err
+
+
+def test_the_model_runs_outside_the_engine_lock(session: Path, model: Path) -> None:
+    """Features and scoring share the engine's state under one lock; ONNX must not hold it (two cores)."""
+    import threading
+
+    from inference.engine import SpottingEngine
+    from inference.runtime import SpottingModel
+
+    lock = threading.Lock()
+    loaded = SpottingModel.load(model, FeatureSpec())
+    held_while_scoring = []
+    real_score = loaded.score
+
+    def score(*inputs: np.ndarray) -> np.ndarray:
+        held_while_scoring.append(lock.locked())
+        return real_score(*inputs)
+
+    loaded.score = score  # type: ignore[method-assign]
+    reader = SessionReader(session)
+    engine = SpottingEngine(loaded, reader.fps, reader.metadata.ecg.sampling_rate, [])
+    engine.push_ecg(np.asarray(reader.ecg[:4000, 0]))
+    stamps = reader.frame_samples()
+    for i in range(450):
+        engine.push_frame(reader.frame(i), int(stamps[i]))
+    assert engine.step(lock=lock) > 0
+    assert held_while_scoring and not any(held_while_scoring)

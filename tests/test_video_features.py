@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -18,6 +19,7 @@ from inference.features.video import (
     VIDEO_FEATURE_NAMES,
     VideoFeatureExtractor,
     extract_session_features,
+    hold_features,
     video_window,
 )
 from inference.spotting import motion_profile
@@ -105,6 +107,28 @@ def test_face_lost_and_found_again() -> None:
     assert not present.all()  # the face leaves the frame
     lost = np.flatnonzero(present == 0)
     assert lost[0] > 20
+
+
+def test_measured_every_other_frame_at_150_fps_and_held_between(session: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    reader = SessionReader(session)
+    frames = reader.frames(0, 120)
+    every_frame = VideoFeatureExtractor(reader.fps, replace(FeatureSpec(), feature_rate_hz=1000.0))
+    limited = VideoFeatureExtractor(reader.fps)
+    assert (every_frame.step, limited.step) == (1, 2)
+    assert VideoFeatureExtractor(30.0).step == 1  # video-file rates are measured on every frame
+    measured = [every_frame.push(f) for f in frames]
+    flows = []
+    real_calc = limited._flow.calc
+    monkeypatch.setattr(limited, "_flow", type("Flow", (), {"calc": lambda _, *a: flows.append(1) or
+                                                            real_calc(*a)})())
+    held = np.stack([limited.push(f) for f in frames])
+    # the offline twin turns features measured on every frame into exactly what the live extractor gives
+    np.testing.assert_array_equal(held, hold_features(np.stack(measured), reader.fps, FeatureSpec()))
+    np.testing.assert_array_equal(held[1::2], held[0::2])
+    assert np.abs(held[40::2] - np.stack(measured)[40::2]).max() == 0  # measured frames are untouched
+    assert len(flows) == (120 - every_frame.reference_lag) // 2  # half the optical flow work
+    np.testing.assert_array_equal(hold_features(held, reader.fps, FeatureSpec()), held)  # idempotent
 
 
 def test_window_resampling_is_rate_independent() -> None:

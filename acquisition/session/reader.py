@@ -33,9 +33,11 @@ from acquisition.session.metadata import SessionMetadata
 
 
 def _memmap(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    """The file mapped read-only, as a plain ndarray view (np.memmap's slices cost a Python-level
+    ``__array_finalize__`` each: too slow for a replay at many times real time)."""
     if shape[0] == 0:
         return np.empty(shape, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+    return np.asarray(np.memmap(path, dtype=dtype, mode="r", shape=shape))
 
 
 class SessionReader:

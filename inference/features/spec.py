@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
-FEATURE_SPEC_VERSION = 1
+FEATURE_SPEC_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class FeatureSpec:
     # video: dense optical flow on an aligned face crop against a reference about half an ME earlier
     crop_px: int = 128
     reference_ms: float = 120.0
+    feature_rate_hz: float = 75.0  # motion is measured at most this often and held between (bounded cost)
     video_steps: int = 32  # points per window after resampling in time
     video_channels: int = 49  # len(inference.features.video.VIDEO_FEATURE_NAMES): 14 AU regions x 3 + 7
     # ECG: band-passed wave around the window, plus heart-rate-variability features
@@ -56,6 +57,11 @@ class FeatureSpec:
     def frames(self, ms: float, fps: float) -> int:
         """Whole frames in ``ms`` at ``fps`` (at least 1)."""
         return max(1, round(ms * fps / 1000.0))
+
+    def feature_step(self, fps: float) -> int:
+        """Motion features are computed on every ``feature_step``-th frame (1 at video rates <= 1.5x
+        ``feature_rate_hz``) and held on the frames between."""
+        return max(1, round(fps / self.feature_rate_hz))
 
     def samples(self, ms: float, rate: float) -> int:
         return max(1, round(ms * rate / 1000.0))

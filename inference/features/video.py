@@ -62,7 +62,10 @@ class VideoFeatureExtractor:
         self.reference_lag = self.spec.frames(self.spec.reference_ms, fps)
         self._cascade = _cascade()
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
-        self._crops: deque[np.ndarray] = deque(maxlen=self.reference_lag + 1)
+        self.step = self.spec.feature_step(fps)
+        self._crops: deque[tuple[int, np.ndarray]] = deque()  # (frame number, crop) of the frames needed
+        self._frame = -1  # frames pushed since reset, less one
+        self._held = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
         self._box: np.ndarray | None = None  # smoothed (cx, cy, size) in frame pixels
         self._frames_since_detect = DETECT_EVERY_FRAMES
         self._misses = 0
@@ -85,8 +88,7 @@ class VideoFeatureExtractor:
         )
         self._fit_pinv = np.linalg.pinv(self._fit_rows)
         self._xs, self._ys = xs.astype(np.float32) - centre, ys.astype(np.float32) - centre
-        flat_x, flat_y = self._xs.ravel()[self._region_pixels], self._ys.ravel()[self._region_pixels]
-        self._region_xs, self._region_ys = flat_x.astype(np.float64), flat_y.astype(np.float64)
+        self._crop_xy = np.dstack([self._xs, self._ys])  # each crop pixel's (x, y) about the centre
         self._upper_lids = [REGIONS.index("lid_up_l"), REGIONS.index("lid_up_r")]
         self._brows = [REGIONS.index(r) for r in ("brow_in_l", "brow_in_r", "brow_out_l", "brow_out_r")]
 
@@ -207,46 +209,59 @@ class VideoFeatureExtractor:
 
     # -- features -------------------------------------------------------------------------------------
     def push(self, frame: np.ndarray) -> np.ndarray:
-        """Features of the next frame (uint8 HxW, any size): float32 (len(VIDEO_FEATURE_NAMES),)."""
+        """Features of the next frame (uint8 HxW, any size): float32 (len(VIDEO_FEATURE_NAMES),).
+
+        Motion is measured on every :attr:`step`-th frame (the face is tracked on all of them); the frames
+        between get the last measurement (see :func:`hold_features`, its offline twin)."""
+        self._frame += 1
+        n = self._frame
         out = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
         if frame.ndim == 3:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         self._track(frame)
+        measured = n % self.step == 0
         if self._box is None:
+            if measured:
+                self._held = out.copy()
             return out
-        out[_PRESENT] = 1.0
+        if not measured and (n + self.reference_lag) % self.step:  # neither measured nor a reference
+            return self._held.copy()
         crop = self._crop(frame)
-        self._crops.append(crop)
-        if len(self._crops) <= self.reference_lag:
-            return out
-        flow = self._flow.calc(self._crops[0], crop, None)
-        return self._pool(flow, out)
+        self._crops.append((n, crop))
+        while self._crops[0][0] < n - self.reference_lag:
+            self._crops.popleft()
+        if not measured:
+            return self._held.copy()
+        out[_PRESENT] = 1.0
+        if self._crops[0][0] == n - self.reference_lag:
+            out = self._pool(self._flow.calc(self._crops[0][1], crop, None), out)
+        self._held = out
+        return out.copy()
 
     def _pool(self, flow: np.ndarray, out: np.ndarray) -> np.ndarray:
-        fx, fy = flow[..., 0].ravel(), flow[..., 1].ravel()
+        flat = flow.reshape(-1, 2)
         # head motion: least-squares similarity fit on a grid of flow samples, then a refit without the
         # samples it explains worst (the moving AU regions)
-        target = np.concatenate([fx[self._fit_pixels], fy[self._fit_pixels]]).astype(np.float64)
+        target = flat[self._fit_pixels].T.ravel().astype(np.float64)
         params = self._fit_pinv @ target
         residual = np.abs(self._fit_rows @ params - target)
-        inliers = residual <= 2.0 * np.median(residual) + 1e-6
-        params = np.linalg.lstsq(self._fit_rows[inliers], target[inliers], rcond=None)[0]
+        inliers = residual <= 2.0 * _median(residual) + 1e-6
+        rows = self._fit_rows[inliers]
+        params = np.linalg.solve(rows.T @ rows, rows.T @ target[inliers])
         tx, ty, a, b = params
-        # what is left once the head's motion is removed, over the AU regions only
-        px, py = self._region_xs, self._region_ys
-        res_x = fx[self._region_pixels] - (tx + a * px - b * py)
-        res_y = fy[self._region_pixels] - (ty + b * px + a * py)
-        magnitude = np.hypot(res_x, res_y)
-        pooled = np.add.reduceat(np.stack([res_x, res_y, magnitude], axis=1), self._region_starts, axis=0)
-        out[: 3 * len(REGIONS)] = (pooled / self._region_sizes[:, None]).ravel()
+        # what is left once the head's motion is removed; pooled over the AU regions' pixels
+        head = cv2.transform(self._crop_xy, np.array([[a, -b, tx], [b, a, ty]], np.float32))
+        res_x, res_y = cv2.split(flow - head)
+        magnitude = cv2.magnitude(res_x, res_y)
+        planes = np.stack([res_x, res_y, magnitude]).reshape(3, -1)[:, self._region_pixels]
+        pooled = np.add.reduceat(planes, self._region_starts, axis=1) / self._region_sizes
+        out[: 3 * len(REGIONS)] = pooled.T.ravel()
         base = 3 * len(REGIONS)
         out[base] = tx
         out[base + 1] = ty
         out[base + 2] = np.degrees(b)
         out[base + 3] = np.hypot(tx, ty)
-        whole_x = flow[..., 0] - (tx + a * self._xs - b * self._ys)
-        whole_y = flow[..., 1] - (ty + b * self._xs + a * self._ys)
-        out[base + 4] = float(cv2.magnitude(whole_x.astype(np.float32), whole_y.astype(np.float32)).mean())
+        out[base + 4] = cv2.mean(magnitude)[0]
         out[base + 5] = float(
             out[[3 * i + 1 for i in self._upper_lids]].mean() - out[[3 * i + 1 for i in self._brows]].mean()
         )
@@ -254,6 +269,8 @@ class VideoFeatureExtractor:
 
     def reset(self) -> None:
         self._crops.clear()
+        self._frame = -1
+        self._held = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
         self._box = None
         self._frames_since_detect = DETECT_EVERY_FRAMES
         self._misses = 0
@@ -280,6 +297,28 @@ def extract_session_features(
         return out
     rows = [extractor.push(frame) for frame in frames]
     return np.asarray(rows, np.float32).reshape(-1, len(VIDEO_FEATURE_NAMES))
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median without its NaN checks (a few times faster on the short arrays here)."""
+    n = len(values)
+    middle = np.partition(values, [(n - 1) // 2, n // 2])
+    return float(0.5 * (middle[(n - 1) // 2] + middle[n // 2]))
+
+
+def hold_features(features: np.ndarray, fps: float, spec: FeatureSpec) -> np.ndarray:
+    """Per-frame features as :class:`VideoFeatureExtractor` gives them at ``spec.feature_rate_hz``: each
+    frame with a face gets the features of the last measured frame (every ``feature_step``-th from the
+    first). Features measured on every frame become what the extractor gives; held ones stay as they are."""
+    features = np.asarray(features, np.float32)
+    step = spec.feature_step(fps)
+    if step == 1 or len(features) == 0:
+        return features
+    frames = np.arange(len(features))
+    source = frames - frames % step
+    held = features[source]
+    held[features[:, _PRESENT] == 0] = 0.0
+    return held
 
 
 def video_window(

@@ -210,6 +210,13 @@ class CausalHeartRate:
         """For each peak, the number of samples pushed when it was confirmed (minus the peak: its latency)."""
         return np.asarray(self._confirmed_at, dtype=np.int64)
 
+    def peaks_confirmed_by(self, sample: int) -> NDArray[np.int64]:
+        """The R-peaks that had been confirmed when ``sample`` arrived.  Safe to call while another thread
+        pushes: a peak is appended before its confirmation time, so both are cut to the shorter."""
+        confirmed_at = np.asarray(self._confirmed_at, dtype=np.int64)
+        peaks = np.asarray(self._peaks[: len(confirmed_at)], dtype=np.int64)
+        return peaks[confirmed_at <= sample]
+
     @property
     def gaps(self) -> NDArray[np.int64]:
         """Absolute index of the first sample of each run of lost (non-finite) samples; each reset the
