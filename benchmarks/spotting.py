@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # `acquisition.py` lives here too
 
@@ -57,18 +59,21 @@ def main_benchmark(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=DEMO_MODEL)
     parser.add_argument("--full-seconds", type=float, default=6.0, help="length of the full-frame session")
+    parser.add_argument("--repeat", type=int, default=5, help="replays at maximum speed (the median counts)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="mespot-spotting-bench-"))
     ok = True
 
     demo = ensure_demo_session(DEFAULT_DEMO_DIR)
-    summary, wall, _ = replay(demo, args.model, "max", workdir)
+    runs = [replay(demo, args.model, "max", workdir) for _ in range(args.repeat)]
+    factors = sorted(summary["realtime_factor"] for summary, _, _ in runs)
+    summary, wall, _ = runs[0]
     duration = summary["acquisition"]["ecg_samples"] / 1000.0
-    speedup = summary["realtime_factor"]
-    print(f"replay at max speed, face region ({demo}): {duration:.1f} s of recording played and spotted in "
-          f"{summary['processing_s']:.1f} s = {speedup:.1f}x real time (goal >= {THROUGHPUT_GOAL:g}x); "
-          f"{duration / wall:.1f}x counting start-up and the report ({wall:.1f} s); frames dropped "
-          f"{summary['acquisition']['frames_dropped']}")
+    speedup = float(np.median(factors))
+    print(f"replay at max speed, face region ({demo}): {duration:.1f} s of recording played and spotted at "
+          f"{speedup:.1f}x real time, median of {len(runs)} runs ({factors[0]:.1f}-{factors[-1]:.1f}x; goal "
+          f">= {THROUGHPUT_GOAL:g}x); {duration / wall:.1f}x counting start-up and the report "
+          f"({wall:.1f} s); frames dropped {max(r[0]['acquisition']['frames_dropped'] for r in runs)}")
     ok &= speedup >= THROUGHPUT_GOAL
 
     full = workdir / "full-frames"
