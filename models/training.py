@@ -41,6 +41,7 @@ class TrainConfig:
     negatives_per_positive: int = 8
     focal_alpha: float = 0.75
     focal_gamma: float = 2.0
+    modality_dropout: float = 0.25  # video+ECG: share of fine-tuning windows whose ECG inputs are blanked
     threads: int = 2
 
 
@@ -111,8 +112,14 @@ def train_model(
     config: TrainConfig,
     model_config: ModelConfig | None = None,
     progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+    select: Callable[[CmclNet, Normalization], float] | None = None,
 ) -> TrainResult:
-    """Train one CMCL-Net (variant ``config.modality``); deterministic for a given seed and machine."""
+    """Train one CMCL-Net (variant ``config.modality``); deterministic for a given seed and machine.
+
+    The fine-tuning epoch kept is the one with the best ``select(model, normalization)`` (higher is better;
+    default: the validation window AUC). With ``config.modality_dropout`` a share of the fine-tuning windows
+    have their ECG inputs set to the training mean (modality dropout, as in ModDrop): the fused model must
+    still spot from the face alone, and cannot lean on heart-rate changes that come without an ME."""
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True)
@@ -156,21 +163,29 @@ def train_model(
         losses = []
         for start in range(0, len(index), config.batch_size):
             batch = index[start : start + config.batch_size]
-            logits = model(*_tensors(train, norm, batch))
+            video, ecg, hrv = _tensors(train, norm, batch)
+            if config.modality == "video+ecg" and config.modality_dropout > 0:
+                blank = torch.from_numpy(rng.random(len(batch)) < config.modality_dropout)
+                ecg, hrv = ecg.masked_fill(blank[:, None], 0.0), hrv.masked_fill(blank[:, None], 0.0)
+            logits = model(video, ecg, hrv)
             targets = torch.from_numpy(train.label[batch].astype(np.float32))
             loss = focal_loss(logits, targets, config.focal_alpha, config.focal_gamma)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
+        model.eval()
         auc = roc_auc(val.label, predict(model, val, norm)) if len(val) else float("nan")
         history.append(
             {"stage": "finetune", "epoch": epoch, "focal_loss": float(np.mean(losses)), "val_auc": auc}
         )
+        chosen_by = auc
+        if select is not None and len(val):
+            chosen_by = history[-1]["val_select"] = float(select(model, norm))
         if progress:
             progress("finetune", epoch + 1, config.finetune_epochs, history[-1])
-        if not np.isnan(auc) and auc > best[0]:
-            best = (auc, copy.deepcopy(model.state_dict()), epoch)
+        if not np.isnan(chosen_by) and chosen_by > best[0]:
+            best = (chosen_by, copy.deepcopy(model.state_dict()), epoch)
     if best[0] >= 0:
         model.load_state_dict(best[1])
     model.eval()
@@ -184,7 +199,8 @@ def train_model(
         "val_windows": len(val),
         "val_me_windows": int((val.label == 1).sum()),
         "best_epoch": best[2],
-        "val_auc": best[0],
+        "val_auc": history[config.pretrain_epochs + best[2]]["val_auc"] if best[0] >= 0 else float("nan"),
+        "val_select": best[0],
         "threshold": threshold,
         "val_window_f1": val_f1,
         "history": history,

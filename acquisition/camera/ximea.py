@@ -219,6 +219,8 @@ class XimeaCamera(Camera):
         steps) that contains ``roi``."""
         cam = self._cam
         x, y, width, height = roi
+        cam.set_offsetX(0)  # the offsets limit the size: at (0, 0) the maxima are the sensor's
+        cam.set_offsetY(0)
         sensor_w, sensor_h = int(cam.get_width_maximum()), int(cam.get_height_maximum())
         if x + width > sensor_w or y + height > sensor_h:
             raise DeviceError(f"XIMEA camera {self._name()}: readout region {roi} does not fit the "
@@ -227,8 +229,6 @@ class XimeaCamera(Camera):
                              sensor_w)
         y0, height = _aligned(y, height, int(cam.get_offsetY_increment()), int(cam.get_height_increment()),
                               sensor_h)
-        cam.set_offsetX(0)  # the offsets limit the size: widen first, then move
-        cam.set_offsetY(0)
         cam.set_width(width)
         cam.set_height(height)
         cam.set_offsetX(x0)

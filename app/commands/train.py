@@ -84,20 +84,30 @@ def fit(
 
     from models.training import predict, train_model
 
-    result = train_model(windows_of(train, spec), windows_of(val, spec), spec, config, progress=progress)
+    # the epoch kept and the decision threshold are chosen on what the lab sees: spotted ME intervals on the
+    # validation sessions
+    val_windows = [session_windows(data, spec, group=i) for i, data in enumerate(val)]
+
+    def val_interval_f1(model, norm) -> float:
+        return interval_threshold(lambda w: predict(model, w, norm), val, spec, val_windows)[1]
+
+    result = train_model(windows_of(train, spec), windows_of(val, spec), spec, config, progress=progress,
+                         select=val_interval_f1 if val else None)
     for bar in bars.values():
         bar.close()
-    # the decision threshold is chosen on what the lab sees: spotted ME intervals on the validation sessions
     threshold, val_f1 = interval_threshold(lambda w: predict(result.model, w, result.normalization), val,
-                                           spec)
+                                           spec, val_windows)
     result.report.update(window_threshold=result.threshold, threshold=threshold, val_interval_me_f1=val_f1)
     result.threshold = threshold
     return result
 
 
-def interval_threshold(score, sessions: list[SessionData], spec: FeatureSpec) -> tuple[float, float]:
-    """The threshold with the best ME interval F1 (MEGC, IoU >= 0.5) on ``sessions`` (scored once)."""
-    windows = [session_windows(data, spec, group=i) for i, data in enumerate(sessions)]
+def interval_threshold(score, sessions: list[SessionData], spec: FeatureSpec,
+                       windows: list | None = None) -> tuple[float, float]:
+    """The threshold with the best ME interval F1 (MEGC, IoU >= 0.5) on ``sessions`` (scored once;
+    ``windows``: their windows when already built)."""
+    if windows is None:
+        windows = [session_windows(data, spec, group=i) for i, data in enumerate(sessions)]
     scores = {id(w): score(w) for w in windows}
     best = (0.5, -1.0)
     for threshold in THRESHOLD_GRID:
