@@ -284,6 +284,18 @@ def extract_session_features(
     block: int = 150,
 ) -> np.ndarray:
     """Features of every frame of a session (a SessionReader) or of any iterable of frames."""
+    # OpenCV's own threads split some reductions differently from run to run (last-bit differences that
+    # training amplifies): offline extraction runs single-threaded so that a training run reproduces
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return _extract(frames, fps, spec, progress, block)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _extract(frames: Any, fps: float, spec: FeatureSpec | None, progress: Callable[[int, int], None] | None,
+             block: int) -> np.ndarray:
     extractor = VideoFeatureExtractor(fps, spec)
     if hasattr(frames, "frames") and hasattr(frames, "__len__"):
         total = len(frames)
