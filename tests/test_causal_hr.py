@@ -92,7 +92,8 @@ def test_peaks_confirmed_by_a_sample_even_mid_push() -> None:
     ecg, fs = _recording(0)
     live = _feed(ecg, fs, 7)
     for sample in (int(6 * fs), int(20 * fs), ecg.size):
-        np.testing.assert_array_equal(live.peaks_confirmed_by(sample), live.peaks[live.confirmed_at <= sample])
+        want = live.peaks[live.confirmed_at <= sample]
+        np.testing.assert_array_equal(live.peaks_confirmed_by(sample), want)
     live._peaks.append(ecg.size + 10)  # another thread's push, caught between its two appends
     np.testing.assert_array_equal(live.peaks_confirmed_by(ecg.size), live.peaks[:-1])
 
