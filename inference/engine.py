@@ -236,9 +236,6 @@ class SpottingEngine:
         times, first = self.frame_ms.get(self.frame_ms.start, self.frame_ms.end)
         return first + int(np.searchsorted(times, ms, side="left"))
 
-    def score(self, starts: list[float]) -> np.ndarray:
-        return self._run_model(self.build_windows(starts))
-
     def _run_model(self, inputs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
         started = time.perf_counter()
         scores = self.model.score(*inputs)

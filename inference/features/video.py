@@ -70,11 +70,11 @@ class VideoFeatureExtractor:
         self._frames_since_detect = DETECT_EVERY_FRAMES
         self._misses = 0
         side = self.spec.crop_px
-        self._masks = self._region_masks(side)
+        masks = self._region_masks(side)
         # the AU regions' pixels one region after the other (flat crop indices), and where each region starts
-        self._region_pixels = np.concatenate([yy * side + xx for yy, xx in self._masks])
-        self._region_starts = np.cumsum([0] + [len(yy) for yy, _ in self._masks[:-1]])
-        self._region_sizes = np.array([len(yy) for yy, _ in self._masks], dtype=np.float64)
+        self._region_pixels = np.concatenate([yy * side + xx for yy, xx in masks])
+        self._region_starts = np.cumsum([0] + [len(yy) for yy, _ in masks[:-1]])
+        self._region_sizes = np.array([len(yy) for yy, _ in masks], dtype=np.float64)
         ys, xs = np.mgrid[0:side, 0:side]
         step = max(1, side // FIT_GRID)
         fit_y, fit_x = ys[::step, ::step].ravel(), xs[::step, ::step].ravel()
@@ -87,10 +87,13 @@ class VideoFeatureExtractor:
             [np.column_stack([ones, zeros, fx_c, -fy_c]), np.column_stack([zeros, ones, fy_c, fx_c])]
         )
         self._fit_pinv = np.linalg.pinv(self._fit_rows)
-        self._xs, self._ys = xs.astype(np.float32) - centre, ys.astype(np.float32) - centre
-        self._crop_xy = np.dstack([self._xs, self._ys])  # each crop pixel's (x, y) about the centre
-        self._upper_lids = [REGIONS.index("lid_up_l"), REGIONS.index("lid_up_r")]
-        self._brows = [REGIONS.index(r) for r in ("brow_in_l", "brow_in_r", "brow_out_l", "brow_out_r")]
+        # each crop pixel's (x, y) about the centre
+        self._crop_xy = np.dstack([xs - centre, ys - centre]).astype(np.float32)
+        # the dy columns of the upper lids and of the brows (blink_dy)
+        self._upper_lid_dy = np.array([3 * REGIONS.index(r) + 1 for r in ("lid_up_l", "lid_up_r")])
+        self._brow_dy = np.array(
+            [3 * REGIONS.index(r) + 1 for r in ("brow_in_l", "brow_in_r", "brow_out_l", "brow_out_r")]
+        )
 
     # -- geometry -------------------------------------------------------------------------------------
     def _region_masks(self, side: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -262,9 +265,7 @@ class VideoFeatureExtractor:
         out[base + 2] = np.degrees(b)
         out[base + 3] = np.hypot(tx, ty)
         out[base + 4] = cv2.mean(magnitude)[0]
-        out[base + 5] = float(
-            out[[3 * i + 1 for i in self._upper_lids]].mean() - out[[3 * i + 1 for i in self._brows]].mean()
-        )
+        out[base + 5] = float(out[self._upper_lid_dy].mean() - out[self._brow_dy].mean())
         return out
 
     def reset(self) -> None:
