@@ -5,6 +5,7 @@ One window in, one logit out ("this window holds an ME")::
     video (B, video_steps, video_channels) -> per-step conv extractor -> patch embedding -> + position
     ecg_wave (B, ecg_steps)                -> causal dilated TCN       -> patch embedding -> + position
     hrv (B, n_hrv)                         -> MLP -> one HRV token, appended to the ECG tokens
+    encoder_depth x self-attention block per stream (each modality's own temporal context)
     depth x cross-attention block (both ways at once, pre-LayerNorm, residual):
         video += MHA(q=LN(video), kv=LN(ecg))      ecg += MHA(q=LN(ecg), kv=LN(video))
         video += MLP(LN(video))                    ecg += MLP(LN(ecg))
@@ -52,6 +53,7 @@ class ModelConfig:
     d_model: int = 64
     heads: int = 4
     depth: int = 2  # cross-attention blocks
+    encoder_depth: int = 1  # self-attention blocks inside each modality's feature extractor
     patch_frames: int = 4  # video patch embedding: this many time steps per token
     ecg_patch: int = 16  # ECG patch embedding: this many samples per token
     tcn_channels: int = 32
@@ -66,9 +68,9 @@ class ModelConfig:
             raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {self.modality!r}")
         if self.d_model <= 0 or self.heads <= 0 or self.d_model % self.heads:
             raise ValueError(f"d_model ({self.d_model}) must be a positive multiple of heads ({self.heads})")
-        for name in ("depth", "patch_frames", "ecg_patch", "tcn_channels", "tcn_kernel", "tcn_levels",
-                     "mlp_ratio"):
-            if getattr(self, name) < (0 if name == "depth" else 1):
+        for name in ("depth", "encoder_depth", "patch_frames", "ecg_patch", "tcn_channels", "tcn_kernel",
+                     "tcn_levels", "mlp_ratio"):
+            if getattr(self, name) < (0 if name in ("depth", "encoder_depth") else 1):
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
@@ -183,10 +185,11 @@ class VideoEncoder(nn.Module):
         self.patch = nn.Conv1d(d, d, kernel_size=config.patch_frames, stride=config.patch_frames)
         self.tokens = spec.video_steps // config.patch_frames
         self.position = nn.Parameter(torch.randn(1, self.tokens, d) * _POS_INIT_STD)
+        self.context = nn.Sequential(*(SelfAttentionBlock(config) for _ in range(config.encoder_depth)))
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         x = self.patch(self.extract(video.transpose(1, 2)))  # (B, d, tokens)
-        return x.transpose(1, 2) + self.position
+        return self.context(x.transpose(1, 2) + self.position)
 
 
 class EcgEncoder(nn.Module):
@@ -204,12 +207,14 @@ class EcgEncoder(nn.Module):
         n_hrv = len(spec.hrv_features)
         self.hrv = nn.Sequential(nn.Linear(n_hrv, d), nn.GELU(), nn.Linear(d, d))
         self.hrv_type = nn.Parameter(torch.randn(1, 1, d) * _POS_INIT_STD)
+        self.context = nn.Sequential(*(SelfAttentionBlock(config) for _ in range(config.encoder_depth)))
 
     def forward(self, ecg_wave: torch.Tensor, hrv: torch.Tensor) -> torch.Tensor:
         x = self.patch(self.tcn(self.stem(ecg_wave.unsqueeze(1))))  # (B, d, tokens)
         wave_tokens = x.transpose(1, 2) + self.position
         hrv_token = self.hrv(hrv).unsqueeze(1) + self.hrv_type
-        return torch.cat([wave_tokens, hrv_token], dim=1)  # (B, tokens + 1, d); the HRV token is last
+        # (B, tokens + 1, d); the HRV token is last
+        return self.context(torch.cat([wave_tokens, hrv_token], dim=1))
 
 
 # --- the network ----------------------------------------------------------------------------------------

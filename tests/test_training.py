@@ -69,3 +69,30 @@ def test_fit_picks_the_threshold_on_validation_intervals(data: SessionData) -> N
     assert result.report["threshold"] == result.threshold
     assert 0.0 <= result.report["val_interval_me_f1"] <= 1.0
     assert "window_threshold" in result.report
+
+
+def test_the_fused_recipe_starts_from_the_video_only_models_encoder(data: SessionData) -> None:
+    import torch
+
+    from app.commands.train import fit_recipe
+    from models.training import copy_encoders
+
+    fused, video = fit_recipe([data], [data], SPEC, QUICK, quiet=True)
+    assert video is not None and video.model.config.modality == "video"
+    assert fused.report["encoders_from"] == ["video_encoder"]
+    assert fused.report["warm_start_from"]["modality"] == "video"
+    assert fused.report["recipe_train_seconds"] >= fused.report["train_seconds"]
+    # training moved the copied encoder on: the fused model is not the video-only one with a new head
+    donor = list(video.model.video_encoder.state_dict().values())
+    trained = list(fused.model.video_encoder.state_dict().values())
+    assert any(not torch.equal(a, b) for a, b in zip(trained, donor, strict=True))
+    # the copy itself is exact, and only the encoders both models have are copied
+    from models.cmcl_net import CmclNet, ModelConfig
+
+    target = CmclNet(SPEC, ModelConfig())
+    assert copy_encoders(video.model, target) == ["video_encoder"]
+    for a, b in zip(target.video_encoder.state_dict().values(), donor, strict=True):
+        assert torch.equal(a, b)
+    cold, none = fit_recipe([data], [data], SPEC, TrainConfig(**{**QUICK.__dict__, "warm_start": False}),
+                            quiet=True)
+    assert none is None and cold.report["encoders_from"] == []
