@@ -2,8 +2,9 @@
 
 Pre-training pulls ME windows of different expressions together and pushes non-ME windows away (half of
 the negatives are hard: blinks, head moves, macro-expressions). Fine-tuning uses a focal loss against the
-class imbalance. The epoch with the best validation AUC is kept, and the decision threshold is the one that
-maximizes the window-level F1 on the validation windows.
+class imbalance. The epoch kept is the one with the best ``select`` score (the app passes the validation ME
+interval F1; default: the validation window AUC). A fused model can start from a video-only model's
+encoder (``encoders_from``; the app's recipe does this when ``TrainConfig.warm_start`` is set).
 """
 
 from __future__ import annotations

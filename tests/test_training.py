@@ -96,3 +96,18 @@ def test_the_fused_recipe_starts_from_the_video_only_models_encoder(data: Sessio
     cold, none = fit_recipe([data], [data], SPEC, TrainConfig(**{**QUICK.__dict__, "warm_start": False}),
                             quiet=True)
     assert none is None and cold.report["encoders_from"] == []
+
+
+def test_the_ablation_table_pools_the_seeds() -> None:
+    from types import SimpleNamespace
+
+    from app.commands.ablation import _seed_table
+    from inference.metrics import SpottingCounts
+
+    runs = [SimpleNamespace(me=SpottingCounts(6, 2, 4), auc=0.9),
+            SimpleNamespace(me=SpottingCounts(2, 6, 8), auc=0.7)]
+    row = _seed_table({"video only": runs})[-1].split(" | ")
+    assert row[1] == "0.8000"  # mean AUC
+    assert row[3] == "0.667 / 0.222"  # each seed's F1
+    assert row[4:7] == ["8", "8", "12"]  # summed counts
+    assert row[-1].rstrip(" |") == "0.4444"  # F1 of the summed counts: 16 / 36

@@ -11,6 +11,7 @@ import numpy as np
 
 from app.commands.train import DEFAULT_WORKDIR, fit, fit_recipe
 from inference.features.spec import FeatureSpec
+from inference.metrics import SpottingCounts
 from inference.runtime import SpottingModel
 from models.demo import (
     DEMO_MODEL,
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         "varies with the seed, so the table gives the mean over the seeds, each seed's F1, and P/R/F1 of the "
         "TP/FP/FN summed over the seeds.",
         "",
-        *_seed_table(results, args.seeds),
+        *_seed_table(results),
         "",
         "## The heart-rate-slope filter",
         "",
@@ -116,27 +117,23 @@ def _train_variants(train: list, val: list, spec: FeatureSpec, seed: int, quiet:
         model = SpottingModel.load(DEMO_MODEL, spec)
         scorers["video+ecg"] = (lambda w: model.score(w.video, w.ecg, w.hrv)), model.threshold
     else:
-        fused, video = fit_recipe(train, val, spec, TrainConfig(seed=seed), quiet)
-        scorers["video+ecg"] = scorer(fused)
-        scorers["video"] = scorer(video) if video is not None else scorer(
-            fit(train, val, spec, TrainConfig(seed=seed, modality="video"), quiet))
+        fused, video = fit_recipe(train, val, spec, TrainConfig(seed=seed, warm_start=True), quiet)
+        scorers["video+ecg"], scorers["video"] = scorer(fused), scorer(video)
     return scorers
 
 
-def _seed_table(results: dict[str, list[EvaluationResult]], seeds: list[int]) -> list[str]:
+def _seed_table(results: dict[str, list[EvaluationResult]]) -> list[str]:
     lines = ["| variant | window AUC (mean) | ME F1 (mean ± sd) | F1 per seed | TP | FP | FN | "
              "precision | recall | F1 (summed) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for label, runs in results.items():
         f1 = np.array([r.me.f1 for r in runs])
-        tp, fp, fn = (sum(getattr(r.me, k) for r in runs) for k in ("tp", "fp", "fn"))
-        precision = tp / (tp + fp) if tp + fp else 0.0
-        recall = tp / (tp + fn) if tp + fn else 0.0
-        pooled = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        pooled = sum((r.me for r in runs), SpottingCounts())
         per_seed = " / ".join(f"{v:.3f}" for v in f1)
         lines.append(
             f"| {label} | {np.mean([r.auc for r in runs]):.4f} | {f1.mean():.4f} ± {f1.std():.4f} | "
-            f"{per_seed} | {tp} | {fp} | {fn} | {precision:.4f} | {recall:.4f} | {pooled:.4f} |"
+            f"{per_seed} | {pooled.tp} | {pooled.fp} | {pooled.fn} | {pooled.precision:.4f} | "
+            f"{pooled.recall:.4f} | {pooled.f1:.4f} |"
         )
     return lines
 

@@ -10,7 +10,7 @@ import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -23,6 +23,7 @@ from models.demo import DEMO_MODEL, DEMO_SEED, TRAIN_PLANS, VAL_PLANS, build_ses
 from models.evaluation import evaluate
 
 if TYPE_CHECKING:  # torch is imported only when training runs (the app itself runs on onnxruntime)
+    from models.cmcl_net import CmclNet
     from models.training import TrainConfig, TrainResult
 
 DEFAULT_WORKDIR = Path("build") / "training-data"
@@ -96,7 +97,7 @@ def fit(
     spec: FeatureSpec,
     config: TrainConfig,
     quiet: bool,
-    encoders_from: Any = None,
+    encoders_from: CmclNet | None = None,
 ) -> TrainResult:
     bars: dict[str, tqdm] = {}
 
