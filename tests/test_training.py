@@ -111,3 +111,24 @@ def test_the_ablation_table_pools_the_seeds() -> None:
     assert row[3] == "0.667 / 0.222"  # each seed's F1
     assert row[4:7] == ["8", "8", "12"]  # summed counts
     assert row[-1].rstrip(" |") == "0.4444"  # F1 of the summed counts: 16 / 36
+
+
+def test_modality_dropout_blanks_whole_windows_of_one_input_at_the_configured_rates() -> None:
+    import torch
+
+    from models.training import drop_modalities
+
+    n = 4000
+    video, ecg, hrv = torch.ones(n, 8, 3), torch.ones(n, 16), torch.ones(n, 4)
+    config = TrainConfig(modality="video+ecg", ecg_dropout=0.25, video_dropout=0.4)
+    v, e, h = drop_modalities(video, ecg, hrv, config, np.random.default_rng(0))
+    video_off, ecg_off = (v == 0).all(dim=(1, 2)), (e == 0).all(dim=1)
+    assert torch.equal(ecg_off, (h == 0).all(dim=1))  # the wave and its HRV features go together
+    assert ((v == 0) | (v == 1)).all() and (video_off | (v == 1).all(dim=(1, 2))).all()  # whole windows
+    assert abs(float(ecg_off.float().mean()) - 0.25) < 0.03
+    assert abs(float(video_off.float().mean()) - 0.4) < 0.03
+    assert abs(float((video_off & ecg_off).float().mean()) - 0.1) < 0.02  # drawn independently
+    for modality in ("video", "ecg"):
+        same = drop_modalities(video, ecg, hrv, TrainConfig(modality=modality, video_dropout=0.4),
+                               np.random.default_rng(0))
+        assert all(torch.equal(a, b) for a, b in zip(same, (video, ecg, hrv), strict=True))
