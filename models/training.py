@@ -46,7 +46,7 @@ class TrainConfig:
     # independently) whose video inputs, are blanked. Blanking ECG keeps the model spotting from the face
     # alone; blanking video makes it learn what the heart says. Without the latter it leaned on the face
     # only (it spots every ME on the training faces) and did no better than the video-only model on an
-    # unseen face, where the ECG is what the face-independent evidence is.
+    # unseen face, where the heart is the one evidence that does not depend on the face.
     ecg_dropout: float = 0.25
     video_dropout: float = 0.25
     threads: int = 2
@@ -54,6 +54,11 @@ class TrainConfig:
     # jointly from scratch, the fused model learned weaker video features than the video-only one
     # ("modality competition", Du et al. 2023), and spotted worse on an unseen face.
     warm_start: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("ecg_dropout", "video_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
 
 
 @dataclass
@@ -107,12 +112,17 @@ def drop_modalities(video: torch.Tensor, ecg: torch.Tensor, hrv: torch.Tensor, c
     if config.modality != "video+ecg":
         return video, ecg, hrv
     if config.ecg_dropout > 0:
-        blank = torch.from_numpy(rng.random(len(ecg)) < config.ecg_dropout)
-        ecg, hrv = ecg.masked_fill(blank[:, None], 0.0), hrv.masked_fill(blank[:, None], 0.0)
+        ecg, hrv = _blank_windows((ecg, hrv), config.ecg_dropout, rng)
     if config.video_dropout > 0:
-        blank = torch.from_numpy(rng.random(len(video)) < config.video_dropout)
-        video = video.masked_fill(blank[:, None, None], 0.0)
+        (video,) = _blank_windows((video,), config.video_dropout, rng)
     return video, ecg, hrv
+
+
+def _blank_windows(inputs: tuple[torch.Tensor, ...], share: float,
+                   rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+    """Zero the same randomly drawn windows (first axis) of every input, whole."""
+    blank = torch.from_numpy(rng.random(len(inputs[0])) < share)
+    return tuple(x.masked_fill(blank.view(-1, *[1] * (x.dim() - 1)), 0.0) for x in inputs)
 
 
 def _triplets(windows: Windows, rng: np.random.Generator, n: int, hard_fraction: float) -> np.ndarray:
@@ -159,9 +169,6 @@ def train_model(
     The fine-tuning epoch kept is the one with the best ``select(model, normalization)`` (higher is better;
     default: the validation window AUC). The fused model is fine-tuned with modality dropout
     (:func:`drop_modalities`)."""
-    for name in ("ecg_dropout", "video_dropout"):
-        if not 0.0 <= getattr(config, name) < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), not {getattr(config, name)}")
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     torch.use_deterministic_algorithms(True)

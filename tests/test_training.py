@@ -132,3 +132,5 @@ def test_modality_dropout_blanks_whole_windows_of_one_input_at_the_configured_ra
         same = drop_modalities(video, ecg, hrv, TrainConfig(modality=modality, video_dropout=0.4),
                                np.random.default_rng(0))
         assert all(torch.equal(a, b) for a, b in zip(same, (video, ecg, hrv), strict=True))
+    with pytest.raises(ValueError, match="video_dropout"):
+        TrainConfig(video_dropout=1.0)
