@@ -29,9 +29,10 @@ def write_report(path: Path, engine: SpottingEngine, truth: Sequence[Interval] =
     step = max(1, len(ecg) // MAX_ECG_POINTS)
     stop = engine.heart.samples_seen
     hr = engine.heart.rate_curve(first, stop)[::step] if stop > first else np.zeros(0)
-    hrs = engine.heart.hrs_curve(first, stop)[::step] if stop > first else np.zeros(0)
+    slope = engine.heart.hrs_curve(first, stop)[::step] if stop > first else np.zeros(0)
     t_hr = (first + np.arange(0, max(stop - first, 0), step)) / rate
-    hrs_mean = engine.heart.mean_hrs(engine.trial_start_sample, stop) if stop else float("nan")
+    hrs = engine.settings.hrs
+    hrs_mean = hrs.baseline_mean(engine.heart, engine.trial_start_sample, stop)
 
     fig, axes = plt.subplots(
         5, 1, figsize=(14, 10), sharex=True, gridspec_kw={"height_ratios": [2, 1.2, 1.2, 1.2, 0.9]}
@@ -43,22 +44,19 @@ def write_report(path: Path, engine: SpottingEngine, truth: Sequence[Interval] =
         axes[1].axhline(float(np.nanmean(hr)), color="tab:purple", ls="--", lw=0.8, label="mean")
         axes[1].legend(loc="upper right", fontsize=8)
     axes[1].set_ylabel("HR (bpm)")
-    axes[2].plot(t_hr, hrs, color="tab:brown", lw=1)
+    axes[2].plot(t_hr, slope, color="tab:brown", lw=1)
     if np.isfinite(hrs_mean):
-        axes[2].axhline(
-            engine.settings.eta * hrs_mean,
-            color="tab:red",
-            ls="--",
-            lw=0.8,
-            label=f"eta x mean ({engine.settings.eta:g} x {hrs_mean:.1f})",
-        )
+        label = f"eta x {hrs.baseline} mean at the end ({hrs.eta:g} x {hrs_mean:.1f})"
+        axes[2].axhline(hrs.eta * hrs_mean, color="tab:red", ls="--", lw=0.8, label=label)
         axes[2].legend(loc="upper right", fontsize=8)
     axes[2].set_ylabel("HRS (bpm/s)")
-    starts = np.asarray(engine.window_starts) / 1000.0 + engine.spec.window_ms / 2000.0
-    axes[3].plot(starts, engine.window_scores, color="tab:gray", lw=0.8)
+    spotter = engine.spotter
+    scores = np.asarray(spotter.trace, dtype=float)
+    axes[3].plot(np.asarray(spotter.trace_ms) / 1000.0, scores, color="tab:gray", lw=0.8)
     axes[3].axhline(engine.threshold, color="k", ls=":", lw=0.8, label=f"threshold {engine.threshold:.2f}")
-    axes[3].set_ylim(0, 1)
-    axes[3].set_ylabel("score")
+    top = max(1.0, 1.1 * float(np.nanmax(scores))) if np.isfinite(scores).any() else 1.0
+    axes[3].set_ylim(0, top)
+    axes[3].set_ylabel(spotter.score_label)
     axes[3].legend(loc="upper right", fontsize=8)
     _intervals(axes[4], engine.alerts, truth, engine.fps)
     for ax in axes[:4]:

@@ -11,44 +11,54 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from acquisition.errors import ConfigError
 from acquisition.readers.annotations import Interval, read_megc_csv
 from acquisition.session import SessionReader
 from inference.alerts import AlertSink, CsvSink, LogSink
+from inference.decision import BASELINES, HrsFilter
 from inference.engine import EngineSettings, SpottingEngine
-from inference.features.spec import FeatureSpec
 from inference.metrics import evaluate_spotting
-from inference.runtime import SpottingModel
+from inference.spotters import SpotterChoice, load_spotter
 from models.demo import DEMO_MODEL
 
 OFFLINE_BLOCK_FRAMES = 150
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", type=Path, default=DEMO_MODEL, help="ONNX model (default: the demo model)")
-    parser.add_argument("--eta", type=float, default=EngineSettings().eta, help="HRS filter factor")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", type=Path, default=DEMO_MODEL,
+                       help="CMCL-Net ONNX model, or a spotter file (.json) that names the training-free "
+                            "spotter (default: the demo model)")
+    which.add_argument("--spotter", choices=("flow",),
+                       help="flow: the training-free spotter (no model needed)")
+    parser.add_argument("--eta", type=float, default=HrsFilter().eta, help="HRS filter factor")
     parser.add_argument("--no-filter", action="store_true", help="switch the HRS filter off")
-    parser.add_argument("--threshold", type=float, help="score threshold (default: the model's)")
-    parser.add_argument("--hrs-baseline", choices=("trial", "trailing"), default="trial")
+    parser.add_argument("--threshold", type=float,
+                        help="score threshold (default: the model's; 1 for the flow spotter)")
+    parser.add_argument("--hrs-baseline", choices=BASELINES, default="trial")
     parser.add_argument("--csv", type=Path, help="write the spotted intervals here")
     parser.add_argument("--report", type=Path, help="write the report figure (PNG) here")
     parser.add_argument("--truth", type=Path, help="MEGC CSV ground truth (default: the session's own)")
 
 
 def engine_settings(args: argparse.Namespace) -> EngineSettings:
-    return EngineSettings(
-        eta=args.eta,
-        filter_enabled=not args.no_filter,
-        threshold=args.threshold,
-        hrs_baseline=args.hrs_baseline,
-    )
+    try:
+        hrs = HrsFilter(eta=args.eta, enabled=not args.no_filter, baseline=args.hrs_baseline)
+    except ValueError as exc:
+        raise ConfigError(f"--eta / --hrs-baseline: {exc}") from None
+    return EngineSettings(hrs=hrs)
 
 
-def load_model(path: Path) -> SpottingModel:
-    return SpottingModel.load(path, FeatureSpec())
+def load_spotter_choice(args: argparse.Namespace) -> SpotterChoice:
+    """The spotter the command line names (a bad model or spotter file: InputFileError, exit 2)."""
+    threshold = getattr(args, "threshold", None)
+    if threshold is not None and not (np.isfinite(threshold) and threshold >= 0):
+        raise ConfigError(f"--threshold must be a number >= 0, not {threshold}")
+    return load_spotter(args.spotter or args.model)
 
 
 def make_engine(
-    model: SpottingModel,
+    choice: SpotterChoice,
     fps: float,
     ecg_rate: float,
     args: argparse.Namespace,
@@ -64,7 +74,7 @@ def make_engine(
         sinks.append(CsvSink(args.csv, subject=subject, video=video))
     start = dt.datetime.fromisoformat(wall_clock_start) if wall_clock_start else None
     return SpottingEngine(
-        model,
+        choice.build(fps, args.threshold),
         fps,
         ecg_rate,
         sinks,
@@ -113,8 +123,10 @@ def spotting_summary(
     summary: dict[str, Any] = {
         "session": engine.session_id,
         "frames": engine.stats.frames,
-        "windows_scored": engine.stats.windows_scored,
+        "spotter": engine.spotter.describe(),
         "candidates": engine.stats.candidates,
+        "candidates_unmeasured": engine.measurer.unmeasured,
+        "candidates_found_twice": engine.measurer.duplicates,
         "alerts": len(alerts),
         "genuine": sum(a.decision == "genuine" for a in alerts),
         "rejected_by_hrs_filter": sum(a.decision == "rejected" for a in alerts),

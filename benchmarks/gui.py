@@ -141,7 +141,7 @@ def run(seconds: float, model: Path | None, record: bool, stall_s: float, workdi
         status = controller.status()
         run_ = controller.run
         engine_lost = run_.threads.frames_lost if run_ is not None and run_.threads is not None else None
-        windows = len(run_.engine.window_scores) if run_ is not None and run_.engine is not None else None
+        windows = len(run_.engine.spotter.trace) if run_ is not None and run_.engine is not None else None
         qt_cpu_s = meter.stop()
         window.stop_acquisition()
         wait_until(app, lambda: controller.phase == "idle" and not controller.busy, 60.0)

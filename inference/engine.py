@@ -1,12 +1,16 @@
-"""The spotting engine: per-frame features once, sliding windows scored by the ONNX model, candidates
-merged and phased, the heart-rate-slope filter, alerts to sinks.
+"""The spotting engine: per-frame features once, a spotter's candidates, their measured extent, the
+heart-rate-slope decision, alerts to sinks.
 
 It is fed frames (with their ECG-clock stamps) and ECG samples, from the ring buffers in live mode
 (:class:`EngineThreads`) or straight from a session file offline. Time is the session clock: ECG samples
-from pulse 0; windows are laid out in milliseconds so that any frame rate works.
+from pulse 0; windows and extents are laid out in milliseconds so that any frame rate works.
 
-A candidate's decision waits for the first R-peak after its apex (HRS there needs the beat after it) and
-no longer: then HRS at the apex is compared with eta x the mean HRS of the trial (or a trailing window).
+One frame's way to an alert: :meth:`SpottingEngine.push_frame` turns it into motion features
+(:mod:`inference.features.video`); the spotter (CMCL-Net's windows or the training-free flow spotter,
+:mod:`inference.spotters`) proposes candidates; once ``extent.post_ms`` of motion after a candidate's apex
+estimate has arrived its onset, apex and offset are measured (:mod:`inference.extent`) and it is called ME
+or macro; then the HRS filter (:mod:`inference.decision`) decides at the sample its rule names, and the
+alert goes to every sink.
 """
 
 from __future__ import annotations
@@ -23,38 +27,30 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from acquisition.readers.annotations import classify_expression
 from inference.alerts import Alert, AlertSink, deliver_all
-from inference.features.ecg import ecg_wave_window, hrv_features
+from inference.decision import HrsFilter
+from inference.extent import EXTENT, ExtentSettings
 from inference.features.spec import FeatureSpec
-from inference.features.video import VideoFeatureExtractor, video_window
-from inference.runtime import SpottingModel
+from inference.features.video import VideoFeatureExtractor
+from inference.history import History
 from inference.signal.causal import CausalHeartRate
-from inference.spotting import Candidate, locate_phases, merge_windows, motion_profile
+from inference.spotters import Candidate, Spotter
+from inference.spotting import CandidateMeasurer, Measured, decide
 
 log = logging.getLogger(__name__)
 
-HISTORY_S = 90.0  # features and ECG kept for windows, phase location and plots
-PHASE_CONTEXT_MS = 400.0  # motion profile kept around a candidate for phase location
-FILTER_PAD_S = 1.0  # ECG read before a window's context (the band-pass filter's padding)
+HISTORY_S = 90.0  # features and ECG kept for windows, extents and plots
 
 
 @dataclass(frozen=True)
 class EngineSettings:
-    eta: float = 2.0
-    filter_enabled: bool = True
-    threshold: float | None = None  # None: the model's own
-    hrs_baseline: str = "trial"  # "trial": since the trial started; "trailing": the last trailing_s
-    trailing_s: float = 60.0
-    max_gap_windows: int = 1  # below-threshold windows tolerated inside one candidate
-    decision_timeout_s: float = 3.0  # signal time after the apex without an R-peak: decide without ECG
-    batch_max: int = 16
+    hrs: HrsFilter = field(default_factory=HrsFilter)
+    extent: ExtentSettings = EXTENT
 
 
 @dataclass
 class EngineStats:
     frames: int = 0
-    windows_scored: int = 0
     candidates: int = 0
     alerts: int = 0
     genuine: int = 0
@@ -63,53 +59,9 @@ class EngineStats:
     latencies_s: list[float] = field(default_factory=list)
 
 
-class _History:
-    """The last ``capacity`` rows of an append-only series, addressed by absolute row index."""
-
-    def __init__(self, capacity: int, shape: tuple[int, ...] = (), dtype: type = np.float64) -> None:
-        self._data = np.zeros((2 * capacity, *shape), dtype=dtype)
-        self._capacity = capacity
-        self._first = 0  # absolute index of row 0 of _data
-        self._length = 0
-
-    @property
-    def end(self) -> int:
-        return self._first + self._length
-
-    @property
-    def start(self) -> int:
-        return self._first
-
-    def append(self, rows: np.ndarray) -> None:
-        rows = np.asarray(rows)
-        if len(rows) > self._capacity:
-            self._first += self._length + len(rows) - self._capacity
-            self._length = 0
-            rows = rows[-self._capacity :]
-        if self._length + len(rows) > len(self._data):
-            keep = self._capacity - len(rows)
-            self._data[:keep] = self._data[self._length - keep : self._length]
-            self._first += self._length - keep
-            self._length = keep
-        self._data[self._length : self._length + len(rows)] = rows
-        self._length += len(rows)
-
-    def get(self, start: int, stop: int) -> tuple[np.ndarray, int]:
-        """Rows ``start..stop-1`` that are still kept, and the absolute index of the first one returned."""
-        lo = max(start, self._first)
-        hi = min(stop, self.end)
-        if hi <= lo:
-            return self._data[:0], lo
-        return self._data[lo - self._first : hi - self._first], lo
-
-
 @dataclass
 class _Pending:
-    candidate: Candidate
-    onset: int
-    apex: int
-    offset: int
-    apex_sample: int
+    measured: Measured
     apex_host_ns: int
 
 
@@ -118,7 +70,7 @@ class SpottingEngine:
 
     def __init__(
         self,
-        model: SpottingModel,
+        spotter: Spotter,
         fps: float,
         ecg_rate: float,
         sinks: Sequence[AlertSink],
@@ -127,32 +79,35 @@ class SpottingEngine:
         session_id: str = "",
         wall_clock_start: dt.datetime | None = None,
     ) -> None:
-        self.model = model
-        self.spec: FeatureSpec = model.spec
+        self.spotter = spotter
+        self.spec: FeatureSpec = spotter.spec
         self.fps = fps
         self.ecg_rate = ecg_rate
         self.settings = settings or EngineSettings()
-        self.threshold = self.settings.threshold if self.settings.threshold is not None else model.threshold
         self.sinks = list(sinks)
         self.session_id = session_id
         self.wall_clock_start = wall_clock_start
         self.stats = EngineStats()
         self.extractor = VideoFeatureExtractor(fps, self.spec)
         history_frames = round(HISTORY_S * fps)
-        self.features = _History(history_frames, (self.spec.video_channels,), np.float32)
-        self.frame_ms = _History(history_frames)
-        self.frame_host_ns = _History(history_frames, dtype=np.int64)
-        self.ecg = _History(round(HISTORY_S * ecg_rate))
+        self.features = History(history_frames, (self.spec.video_channels,), np.float32)
+        self.frame_ms = History(history_frames)
+        self.frame_host_ns = History(history_frames, dtype=np.int64)
+        self.ecg = History(round(HISTORY_S * ecg_rate))
         self.heart = CausalHeartRate(ecg_rate)
         self.trial_start_sample = 0
-        # scored windows, for the report and the GUI
-        self.window_starts: list[float] = []
-        self.window_scores: list[float] = []
         self.alerts: list[Alert] = []
-        self._next_window_ms = 0.0
-        self._open: list[tuple[float, float]] = []  # (start_ms, score) of the candidate being built
-        self._gap = 0
-        self._pending: list[_Pending] = []
+        self.measurer = CandidateMeasurer(self.spec.reference_ms, self.settings.extent)
+        self._waiting: list[Candidate] = []  # candidates whose motion after the apex has not all arrived
+        self._pending: list[_Pending] = []  # measured candidates waiting for the heart
+
+    @property
+    def threshold(self) -> float:
+        return self.spotter.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.spotter.threshold = float(value)
 
     # -- input ----------------------------------------------------------------------------------------
     def push_frame(self, frame: np.ndarray, ecg_sample: int, host_ns: int = 0) -> None:
@@ -183,147 +138,62 @@ class SpottingEngine:
     def mark_trial_start(self, sample: int) -> None:
         self.trial_start_sample = sample
 
-    # -- windows --------------------------------------------------------------------------------------
-    def ready_windows(self, final: bool = False) -> list[float]:
-        """Window starts whose video and ECG context have arrived."""
-        spec = self.spec
-        if self.frame_ms.end == 0:
-            return []
-        last_frame_ms = float(self.frame_ms.get(self.frame_ms.end - 1, self.frame_ms.end)[0][0])
-        # the ECG both stored and through the R-peak detector (which may run a little behind, unlocked)
-        ecg_ms = min(self.ecg.end, self.heart.samples_seen) / self.ecg_rate * 1000.0
-        ready = []
-        while True:
-            start = self._next_window_ms
-            end = start + spec.window_ms
-            if not final and (last_frame_ms < end or ecg_ms < end + spec.ecg_post_ms):
-                break
-            if final and start + spec.window_ms > max(last_frame_ms, 0.0):
-                break
-            ready.append(start)
-            self._next_window_ms += spec.stride_ms
-        return ready
-
-    def build_windows(self, starts: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        spec = self.spec
-        n = len(starts)
-        video = np.zeros((n, spec.video_steps, spec.video_channels), np.float32)
-        ecg = np.zeros((n, spec.ecg_steps), np.float32)
-        hrv = np.zeros((n, len(spec.hrv_features)), np.float32)
-        frames_per_window = spec.frames(spec.window_ms, self.fps) + 2
-        for i, start_ms in enumerate(starts):
-            first = self._frame_index_at(start_ms) - 1
-            feats, _ = self.features.get(first, first + frames_per_window + 2)
-            times, _ = self.frame_ms.get(first, first + frames_per_window + 2)
-            video[i] = video_window(feats, times, start_ms, spec)
-            start_sample = round(start_ms * self.ecg_rate / 1000.0)
-            lo = (
-                start_sample
-                - spec.samples(spec.ecg_pre_ms, self.ecg_rate)
-                - round(FILTER_PAD_S * self.ecg_rate)
-            )
-            hi = start_sample + spec.samples(spec.window_ms + spec.ecg_post_ms, self.ecg_rate)
-            segment, seg_start = self.ecg.get(lo, hi)
-            if seg_start > lo:  # before the recording began, or no longer kept: missing samples
-                segment = np.concatenate([np.full(seg_start - lo, np.nan), segment])
-            ecg[i] = ecg_wave_window(segment, self.ecg_rate, start_sample - lo, spec)
-            # only beats confirmed by the time sample ``hi`` arrived: the same whatever the ECG's lead
-            confirmed = self.heart.peaks_confirmed_by(hi)
-            hrv[i] = hrv_features(confirmed, self.ecg_rate, hi, spec)
-        return video, ecg, hrv
-
-    def _frame_index_at(self, ms: float) -> int:
+    def frame_index_at(self, ms: float) -> int:
+        """Index of the first kept frame at or after ``ms`` on the session clock."""
         times, first = self.frame_ms.get(self.frame_ms.start, self.frame_ms.end)
         return first + int(np.searchsorted(times, ms, side="left"))
 
-    def _run_model(self, inputs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-        started = time.perf_counter()
-        scores = self.model.score(*inputs)
-        self.stats.score_seconds += time.perf_counter() - started
-        self.stats.windows_scored += len(inputs[0])
-        return scores
-
-    # -- candidates and decisions ---------------------------------------------------------------------
-    def consume_scores(self, starts: list[float], scores: np.ndarray) -> None:
-        for start, score in zip(starts, scores, strict=True):
-            self.window_starts.append(start)
-            self.window_scores.append(float(score))
-            if score >= self.threshold:
-                self._open.append((start, float(score)))
-                self._gap = 0
-            elif self._open:
-                self._gap += 1
-                if self._gap > self.settings.max_gap_windows:
-                    self._close_candidate()
-
-    def _close_candidate(self) -> None:
-        starts = np.array([s for s, _ in self._open])
-        scores = np.array([c for _, c in self._open])
-        self._open, self._gap = [], 0
-        candidate = merge_windows(
-            starts, scores, self.threshold, self.spec.window_ms, max_gap_windows=len(starts)
-        )[0]
-        self.stats.candidates += 1
-        first = self._frame_index_at(candidate.start_ms - PHASE_CONTEXT_MS)
-        last = self._frame_index_at(candidate.end_ms + PHASE_CONTEXT_MS)
-        feats, offset = self.features.get(first, last)
-        times, _ = self.frame_ms.get(first, last)
-        hosts, _ = self.frame_host_ns.get(first, last)
-        onset, apex, off = locate_phases(motion_profile(feats), times, candidate)
-        apex_sample = round(times[apex] * self.ecg_rate / 1000.0)
-        self._pending.append(
-            _Pending(candidate, offset + onset, offset + apex, offset + off, apex_sample, int(hosts[apex]))
-        )
+    # -- candidates -----------------------------------------------------------------------------------
+    def _measure(self, final: bool) -> None:
+        """Measure the extent of every waiting candidate whose motion after the apex has arrived."""
+        last = self.frame_ms.last()
+        if last is None:
+            return
+        still = []
+        features, first = self.features.get(self.features.start, self.features.end)
+        times, _ = self.frame_ms.get(first, first + len(features))
+        for candidate in self._waiting:
+            if not final and not self.measurer.ready(candidate, float(last)):
+                still.append(candidate)
+                continue
+            measured = self.measurer.measure(candidate, features, times, first)
+            if measured is not None:
+                hosts, _ = self.frame_host_ns.get(measured.extent.apex, measured.extent.apex + 1)
+                self._pending.append(_Pending(measured, int(hosts[0]) if len(hosts) else 0))
+        self._waiting = still
 
     def decide_pending(self, final: bool = False) -> None:
         still = []
         for pending in self._pending:
-            timed_out = (
-                self.heart.samples_seen - pending.apex_sample
-                > self.settings.decision_timeout_s * self.ecg_rate
-            )
-            if self.heart.covers(pending.apex_sample) or final or timed_out:
-                self._emit(pending)
-            else:
+            decision = decide(pending.measured, self.heart, self.settings.hrs, self.trial_start_sample,
+                              self.settings.extent, final)
+            if decision is None:
                 still.append(pending)
+            else:
+                self._emit(pending, *decision)
         self._pending = still
 
-    def _emit(self, pending: _Pending) -> None:
-        settings = self.settings
-        now = self.heart.samples_seen
-        hrs_apex = (
-            self.heart.hrs_at(pending.apex_sample) if self.heart.covers(pending.apex_sample) else float("nan")
-        )
-        base = (
-            self.trial_start_sample
-            if settings.hrs_baseline == "trial"
-            else max(0, now - round(settings.trailing_s * self.ecg_rate))
-        )
-        hrs_mean = self.heart.mean_hrs(base, now)
-        if not settings.filter_enabled or not np.isfinite(hrs_apex) or not np.isfinite(hrs_mean):
-            decision = "unfiltered"
-        else:
-            decision = "genuine" if hrs_apex > settings.eta * hrs_mean else "rejected"
-        times = [self._time_of(i) for i in (pending.onset, pending.apex, pending.offset)]
-        kind = _classify(times)
+    def _emit(self, pending: _Pending, decision: str, hrs_apex: float, hrs_mean: float) -> None:
+        extent = pending.measured.extent
+        times = [t / 1000.0 for t in (extent.onset_ms, extent.apex_ms, extent.offset_ms)]
         latency = (time.monotonic_ns() - pending.apex_host_ns) / 1e9 if pending.apex_host_ns > 0 else 0.0
         alert = Alert(
             session_id=self.session_id,
-            onset_frame=pending.onset,
-            apex_frame=pending.apex,
-            offset_frame=pending.offset,
+            onset_frame=extent.onset,
+            apex_frame=extent.apex,
+            offset_frame=extent.offset,
             onset_s=times[0],
             apex_s=times[1],
             offset_s=times[2],
             onset_wall=self._wall(times[0]),
             apex_wall=self._wall(times[1]),
             offset_wall=self._wall(times[2]),
-            score=pending.candidate.peak_score,
+            score=pending.measured.candidate.peak_score,
             hrs_apex=float(hrs_apex),
             hrs_mean=float(hrs_mean),
-            eta=settings.eta,
+            eta=self.settings.hrs.eta,
             decision=decision,
-            kind=kind,
+            kind=extent.kind,
             latency_s=latency,
         )
         self.alerts.append(alert)
@@ -333,10 +203,6 @@ class SpottingEngine:
             self.stats.latencies_s.append(latency)
         deliver_all(self.sinks, alert)
 
-    def _time_of(self, frame: int) -> float:
-        times, _ = self.frame_ms.get(frame, frame + 1)
-        return float(times[0]) / 1000.0 if len(times) else frame / self.fps
-
     def _wall(self, seconds: float) -> str:
         if self.wall_clock_start is None:
             return ""
@@ -344,25 +210,34 @@ class SpottingEngine:
 
     # -- driving --------------------------------------------------------------------------------------
     def step(self, final: bool = False, lock: AbstractContextManager | None = None) -> int:
-        """Score what is ready and decide what can be decided; returns the windows scored.
+        """Run the spotter on what is ready, measure and decide what can be; returns the spotter's work
+        items done (0: nothing was ready).
 
-        ``lock`` guards the engine's state against a thread pushing frames and ECG meanwhile; the model runs
-        outside it, so that features and scoring can use both cores."""
+        ``lock`` guards the engine's state against a thread pushing frames and ECG meanwhile; the spotter's
+        costly part (the model) runs outside it, so that features and scoring can use both cores."""
         lock = lock or contextlib.nullcontext()
-        with lock:
-            starts = self.ready_windows(final)
-        for first in range(0, len(starts), self.settings.batch_max):
-            batch = starts[first : first + self.settings.batch_max]
+        done = 0
+        while True:
             with lock:
-                inputs = self.build_windows(batch)
-            scores = self._run_model(inputs)
+                work = self.spotter.prepare(self, final)
+            if work is None:
+                break
+            started = time.perf_counter()
+            result = self.spotter.compute(work)
+            self.stats.score_seconds += time.perf_counter() - started
             with lock:
-                self.consume_scores(batch, scores)
+                found = self.spotter.collect(work, result, final)
+                self._waiting.extend(found)
+                self.stats.candidates += len(found)
+            done += 1
         with lock:
-            if final and self._open:
-                self._close_candidate()
+            if final:
+                found = self.spotter.flush()
+                self._waiting.extend(found)
+                self.stats.candidates += len(found)
+            self._measure(final)
             self.decide_pending(final)
-        return len(starts)
+        return done
 
     def finish(self) -> None:
         self.step(final=True)
@@ -370,14 +245,10 @@ class SpottingEngine:
             sink.close()
 
 
-def _classify(times: list[float]) -> str:
-    return classify_expression(times[0], times[1], times[2])
-
-
 class EngineThreads:
     """Runs a :class:`SpottingEngine` on the acquisition's ring buffers: a feature thread (frames into
-    facial motion features), a heart thread (ECG into R-peaks and heart rate) and a scoring thread (ONNX,
-    candidates, decisions, alerts)."""
+    facial motion features), a heart thread (ECG into R-peaks and heart rate) and a scoring thread (the
+    spotter, extents, decisions, alerts)."""
 
     POLL_S = 0.005
 

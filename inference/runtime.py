@@ -233,9 +233,21 @@ class SpottingModel:
         return self.metadata[META_VERSION]
 
 
+RETRAIN_HINT = ("retrain it on annotated sessions with `mespot train --sessions S1 S2 ... --out MODEL.onnx` "
+                "(or `mespot train --demo` for the demo model), or spot without a model: `--spotter flow`")
+
+
 def spec_mismatch_message(model_spec: FeatureSpec, ours: FeatureSpec) -> str:
-    """One line naming every field where the model's spec differs from this mespot's feature extraction."""
+    """One line naming what differs between the model's features and this mespot's, and what to do."""
+    if model_spec.version != ours.version:
+        return (f"the model was trained on feature spec version {model_spec.version}, this mespot extracts "
+                f"version {ours.version} (facial motion on face-mesh landmarks, AU regions placed on them): "
+                + RETRAIN_HINT)
     differing = {line.split(":", 1)[0] for line in model_spec.differences(ours)}
+    if differing & {"regions", "layout_digest"}:
+        return (f"the model was trained on another face layout (regions {', '.join(model_spec.regions)}; "
+                f"layout digest {model_spec.layout_digest}, this mespot's {ours.layout_digest}): "
+                + RETRAIN_HINT)
     parts = [f"model expects {f.name} {getattr(model_spec, f.name)!r} but this mespot extracts "
              f"{getattr(ours, f.name)!r}" for f in fields(FeatureSpec) if f.name in differing]
     return ("feature spec differs: " + "; ".join(parts)

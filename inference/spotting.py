@@ -1,129 +1,93 @@
-"""From window scores to spotted intervals: merge consecutive positive windows into candidates, put the
-apex at the windows' score-weighted centre moved to the facial motion peak nearby, onset and offset at the
-typical ME rise and fall times around it, and call the candidate an ME or a macro-expression by the
-duration rules. Pure functions; the real-time engine and the offline evaluation share them.
+"""From candidates to spotted intervals and decisions: the steps the live engine and the offline evaluation
+share, so that both measure and decide the same way.
+
+* :class:`CandidateMeasurer`: each candidate's extent measured from the motion (:mod:`inference.extent`),
+  candidates found twice dropped;
+* :func:`decide`: the HRS filter's decision for a measured candidate, at the ECG sample its rule names;
+* :func:`spot_offline`: both over a whole recording (features and the heart already computed).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
-from acquisition.readers.annotations import classify_expression
+from inference.decision import HrsFilter
+from inference.extent import EXTENT, Extent, ExtentSettings, is_duplicate, measure_extent
+from inference.signal.causal import CausalHeartRate
+from inference.spotters import Candidate
 
-
-def motion_profile(video_features: np.ndarray) -> np.ndarray:
-    """Per-frame facial motion (head motion removed): the sum of the AU regions' flow magnitudes."""
-    from inference.features.video import VIDEO_FEATURE_NAMES
-
-    columns = [
-        i
-        for i, name in enumerate(VIDEO_FEATURE_NAMES)
-        if name.endswith("_mag") and not name.startswith("head")
-    ]
-    return np.asarray(video_features)[:, columns].sum(axis=1)
-
-
-APEX_REFINE_MS = 40.0  # the apex moves to the motion peak within this distance of the windows' estimate
-ONSET_BEFORE_APEX_MS = 90.0  # typical ME onset-apex and apex-offset times: the interval around the apex
-OFFSET_AFTER_APEX_MS = 170.0
+RECENT_EXTENTS = 8  # measured candidates a new one is checked against for duplicates
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """Consecutive positive windows: [start_ms, end_ms) on the session clock; ``apex_ms`` is the
-    score-weighted centre of its windows (an ME window has the apex in its middle)."""
+class Measured:
+    candidate: Candidate
+    extent: Extent  # frame indices counted from the session's first frame
 
-    start_ms: float
-    end_ms: float
-    peak_score: float
-    mean_score: float
-    windows: int
-    apex_ms: float
+    def apex_sample(self, ecg_rate: float) -> int:
+        return round(self.extent.apex_ms * ecg_rate / 1000.0)
 
-
-@dataclass(frozen=True)
-class SpottedInterval:
-    onset_frame: int
-    apex_frame: int
-    offset_frame: int
-    onset_ms: float
-    apex_ms: float
-    offset_ms: float
-    score: float
-    kind: str  # "ME" or "macro"
+    def ready_sample(self, ecg_rate: float, settings: ExtentSettings) -> int:
+        """The ECG sample by which the motion after the candidate's apex estimate has been read."""
+        return round((self.candidate.apex_ms + settings.post_ms) * ecg_rate / 1000.0)
 
 
-def merge_windows(
-    starts_ms: np.ndarray, scores: np.ndarray, threshold: float, window_ms: float, max_gap_windows: int = 1
-) -> list[Candidate]:
-    """Windows with score >= threshold, merged when at most ``max_gap_windows`` below-threshold windows
-    separate them (``starts_ms`` ascending, one per stride)."""
-    starts_ms = np.asarray(starts_ms, dtype=float)
-    scores = np.asarray(scores, dtype=float)
-    positive = np.flatnonzero(scores >= threshold)
-    if positive.size == 0:
-        return []
-    groups = np.split(positive, np.flatnonzero(np.diff(positive) > max_gap_windows + 1) + 1)
+class CandidateMeasurer:
+    """Measure candidates in the order they come; drop those that are an earlier one again."""
+
+    def __init__(self, reference_ms: float, settings: ExtentSettings = EXTENT) -> None:
+        self.reference_ms = reference_ms
+        self.settings = settings
+        self.unmeasured = 0
+        self.duplicates = 0
+        self._recent: deque[Extent] = deque(maxlen=RECENT_EXTENTS)
+
+    def ready(self, candidate: Candidate, last_frame_ms: float) -> bool:
+        return last_frame_ms >= candidate.apex_ms + self.settings.post_ms
+
+    def measure(self, candidate: Candidate, features: np.ndarray, frame_ms: np.ndarray, first_frame: int = 0
+                ) -> Measured | None:
+        """``features``/``frame_ms``: the frames kept, the first of them frame number ``first_frame``."""
+        extent = measure_extent(features, frame_ms, candidate.apex_ms, self.reference_ms, self.settings)
+        if extent is None:
+            self.unmeasured += 1
+            return None
+        extent = extent.shifted(first_frame)
+        if is_duplicate(extent, list(self._recent)):
+            self.duplicates += 1
+            return None
+        self._recent.append(extent)
+        return Measured(candidate, extent)
+
+
+def decide(measured: Measured, heart: CausalHeartRate, hrs: HrsFilter, trial_start: int,
+           extent: ExtentSettings, final: bool) -> tuple[str, float, float] | None:
+    """(decision, HRS at the apex, baseline mean HRS), or None while the heart has not said enough (at the
+    end of a session (``final``) it decides with what there is)."""
+    rate = heart.sampling_rate
+    apex = measured.apex_sample(rate)
+    at = hrs.decision_sample(heart, apex, measured.ready_sample(rate, extent))
+    if at is None:
+        if not final:
+            return None
+        at = heart.samples_seen
+    return hrs.decide(heart, apex, trial_start, at)
+
+
+def spot_offline(candidates: list[Candidate], features: np.ndarray, frame_ms: np.ndarray,
+                 heart: CausalHeartRate,
+                 *, reference_ms: float, hrs: HrsFilter, trial_start: int = 0, extent: ExtentSettings = EXTENT
+                 ) -> list[tuple[Measured, str]]:
+    """Every candidate of a recording measured and decided, as the live engine does at the session's end."""
+    measurer = CandidateMeasurer(reference_ms, extent)
     out = []
-    for group in groups:
-        weights = scores[group]
-        centres = starts_ms[group] + window_ms / 2
-        out.append(
-            Candidate(
-                float(starts_ms[group[0]]),
-                float(starts_ms[group[-1]] + window_ms),
-                float(weights.max()),
-                float(weights.mean()),
-                len(group),
-                float(np.sum(weights * centres) / np.sum(weights)),
-            )
-        )
-    return out
-
-
-def locate_phases(profile: np.ndarray, frame_ms: np.ndarray, candidate: Candidate) -> tuple[int, int, int]:
-    """(onset, apex, offset) frame indices of a candidate: the apex is the windows' estimate moved to the
-    facial motion peak nearby; onset and offset lie the typical ME rise and fall times around it."""
-    frame_ms = np.asarray(frame_ms, dtype=float)
-    if len(frame_ms) == 0:
-        return 0, 0, 0
-    lo = int(np.searchsorted(frame_ms, candidate.apex_ms - APEX_REFINE_MS, side="left"))
-    hi = int(np.searchsorted(frame_ms, candidate.apex_ms + APEX_REFINE_MS, side="right"))
-    lo, hi = min(max(lo, 0), len(frame_ms) - 1), min(max(hi, lo + 1), len(frame_ms))
-    apex = lo + int(np.argmax(np.asarray(profile[lo:hi], dtype=float))) if hi > lo else lo
-    apex_ms = frame_ms[apex]
-    onset = int(np.clip(np.searchsorted(frame_ms, apex_ms - ONSET_BEFORE_APEX_MS), 0, apex))
-    offset = int(
-        np.clip(np.searchsorted(frame_ms, apex_ms + OFFSET_AFTER_APEX_MS) - 1, apex, len(frame_ms) - 1)
-    )
-    return onset, apex, offset
-
-
-def spot_intervals(
-    starts_ms: np.ndarray,
-    scores: np.ndarray,
-    threshold: float,
-    window_ms: float,
-    profile: np.ndarray,
-    frame_ms: np.ndarray,
-) -> list[SpottedInterval]:
-    """Candidates from the window scores, phased on the motion profile and classified (ME / macro)."""
-    out = []
-    for candidate in merge_windows(starts_ms, scores, threshold, window_ms):
-        onset, apex, offset = locate_phases(profile, frame_ms, candidate)
-        onset_ms, apex_ms, offset_ms = (float(frame_ms[i]) for i in (onset, apex, offset))
-        out.append(
-            SpottedInterval(
-                onset,
-                apex,
-                offset,
-                onset_ms,
-                apex_ms,
-                offset_ms,
-                candidate.peak_score,
-                classify_expression(onset_ms / 1000, apex_ms / 1000, offset_ms / 1000),
-            )
-        )
+    for candidate in candidates:
+        measured = measurer.measure(candidate, features, frame_ms)
+        if measured is not None:
+            decision = decide(measured, heart, hrs, trial_start, extent, final=True)
+            assert decision is not None
+            out.append((measured, decision[0]))
     return out

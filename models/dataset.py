@@ -21,14 +21,15 @@ from acquisition.session import SessionReader
 from inference.features.ecg import ecg_wave_window, hrv_features
 from inference.features.spec import FeatureSpec
 from inference.features.video import extract_session_features, hold_features, video_window
-from inference.signal.ecg import ecg_peaks, heart_rate_slope, signal_rate
-from inference.spotting import motion_profile
+from inference.signal.causal import CausalHeartRate
+from inference.signal.ecg import ecg_peaks
 
 EVENTS_FILE = "events.csv"  # synthetic sessions list their distractors here (truth/events.csv)
 KINDS = ("none", "me", "macro", "blink", "head")
 LABEL_IGNORE = -1
 APEX_ZONE = (0.25, 0.75)  # an ME window has the apex in this part of the window
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+HEART_BLOCK_S = 1.0  # ECG pushed through the live heart-rate detector in blocks this long (any size: same)
 
 
 @dataclass
@@ -41,10 +42,10 @@ class SessionData:
     video: np.ndarray  # (n_frames, channels) per-frame motion features
     frame_ms: np.ndarray  # each frame's time on the session clock
     ecg: np.ndarray  # raw ECG lead (the window function filters its own segment)
-    r_peaks: np.ndarray
-    hrs: np.ndarray  # |dHR/dt| per ECG sample (offline)
+    r_peaks: np.ndarray  # offline R-peaks (NeuroKit2 on the whole ECG): the HRV features' beats
     truth: list[Interval]
     distractors: list[tuple[str, float, float]] = field(default_factory=list)  # (kind, onset_ms, offset_ms)
+    _heart: CausalHeartRate | None = field(default=None, repr=False, compare=False)
 
     @property
     def duration_ms(self) -> float:
@@ -55,8 +56,16 @@ class SessionData:
         measurements; the cache may hold them measured on every frame)."""
         return hold_features(self.video, self.fps, spec)
 
-    def profile(self, spec: FeatureSpec) -> np.ndarray:
-        return motion_profile(self.held_video(spec))
+    def heart(self) -> CausalHeartRate:
+        """The session's ECG through the live engine's causal R-peak detector (computed once): the HRS
+        filter decides on it offline exactly as it does live."""
+        if self._heart is None:
+            heart = CausalHeartRate(self.ecg_rate)
+            block = max(1, round(HEART_BLOCK_S * self.ecg_rate))
+            for first in range(0, len(self.ecg), block):
+                heart.push(self.ecg[first : first + block])
+            self._heart = heart
+        return self._heart
 
     def save(self, path: Path) -> None:
         """Everything training and evaluation need, without the frames (a few MB per session)."""
@@ -80,7 +89,6 @@ class SessionData:
             frame_ms=self.frame_ms,
             ecg=self.ecg,
             r_peaks=self.r_peaks,
-            hrs=self.hrs,
             truth=np.array(truth, dtype=object).reshape(-1, 8),
             distractors=np.array(self.distractors, dtype=object).reshape(-1, 3),
         )
@@ -112,7 +120,6 @@ class SessionData:
                 data["frame_ms"],
                 data["ecg"],
                 data["r_peaks"],
-                data["hrs"],
                 truth,
                 [(k, float(a), float(b)) for k, a, b in data["distractors"].tolist()],
             )
@@ -141,10 +148,14 @@ def load_session_data(
     spec: FeatureSpec,
     cache_dir: Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    require_truth: bool = True,
 ) -> SessionData:
-    """Features of one annotated session (video features are cached under ``cache_dir``)."""
+    """Features of one annotated session (video features are cached under ``cache_dir``); with
+    ``require_truth`` off, a session without annotations has no truth (all its spotted intervals are
+    false)."""
     reader = SessionReader(path)
-    if reader.truth_megc_path is None:
+    if reader.truth_megc_path is None and require_truth:
         raise InputFileError(reader.path, "session has no ground truth (truth/megc.csv) to train on")
     meta = reader.metadata
     video = None
@@ -159,7 +170,6 @@ def load_session_data(
     ecg = np.asarray(reader.ecg_channel(), dtype=float)  # NaN where samples were lost
     rate = reader.ecg_rate
     peaks = ecg_peaks(np.nan_to_num(ecg), rate)
-    hrs = heart_rate_slope(signal_rate(peaks, rate, desired_length=len(ecg)), rate)
     return SessionData(
         session_id=meta.session_id,
         subject=meta.subject,
@@ -170,8 +180,7 @@ def load_session_data(
         frame_ms=reader.frame_samples() / rate * 1000.0,
         ecg=ecg,
         r_peaks=peaks,
-        hrs=hrs,
-        truth=read_megc_csv(reader.truth_megc_path),
+        truth=read_megc_csv(reader.truth_megc_path) if reader.truth_megc_path is not None else [],
         distractors=_distractors(reader.path),
     )
 
@@ -217,11 +226,13 @@ def session_windows(data: SessionData, spec: FeatureSpec, group: int = 0, event_
     )
     ecg = np.zeros((n, spec.ecg_steps), np.float32)
     hrv = np.zeros((n, len(spec.hrv_features)), np.float32)
+    heart = data.heart()
     for i, s in enumerate(starts):
         start_sample = round(s * data.ecg_rate / 1000.0)
         ecg[i] = ecg_wave_window(data.ecg, data.ecg_rate, start_sample, spec)
         at = start_sample + spec.samples(spec.window_ms + spec.ecg_post_ms, data.ecg_rate)
-        hrv[i] = hrv_features(data.r_peaks, data.ecg_rate, at, spec)  # trailing estimate, as live
+        # the beats the live engine's detector had confirmed when the window's last sample arrived
+        hrv[i] = hrv_features(heart.peaks_confirmed_by(at), data.ecg_rate, at, spec)
     label = np.zeros(n, np.int8)
     kind = np.zeros(n, np.int8)
     event = np.full(n, -1, np.int64)

@@ -307,6 +307,51 @@ def test_refuses_a_model_for_another_feature_spec(tmp_path: Path) -> None:
     assert SpottingModel.load(path, other).spec == other
 
 
+# the feature spec of the models mespot wrote before the landmark geometry (version 2), as stored in them
+SPEC_V2_JSON = ('{"crop_px": 128, "ecg_post_ms": 300.0, "ecg_pre_ms": 2000.0, "ecg_steps": 256, '
+                '"feature_rate_hz": 75.0, "hrv_features": ["rr_mean_s", "rr_std_s", "hr_mean_bpm", '
+                '"hrv_sdsd_s", "hrv_rmssd_s", "hr_now_bpm", "hrs_now_bpm_s", "hrs_mean_bpm_s", "hrs_ratio"], '
+                '"hrv_window_s": '
+                '30.0, "reference_ms": 120.0, "stride_ms": 40.0, "version": 2, "video_channels": 49, '
+                '"video_steps": 32, "window_ms": 320.0}')
+
+
+def test_a_spec_v2_model_is_refused_with_what_to_do(tmp_path: Path, exported: tuple[CmclNet, Path],
+                                                     capsys: pytest.CaptureFixture) -> None:
+    from app.cli import main
+
+    model = onnx.load(exported[1])
+    for prop in model.metadata_props:
+        if prop.key == "mespot.feature_spec":
+            prop.value = SPEC_V2_JSON
+    old = tmp_path / "v2.onnx"
+    onnx.save(model, old)
+    with pytest.raises(InputFileError) as info:
+        SpottingModel.load(old, SPEC)
+    message = str(info.value)
+    assert "feature spec version 2" in message and f"extracts version {SPEC.version}" in message
+    assert "mespot train --sessions" in message and "--spotter flow" in message
+    session = tmp_path / "session"
+    assert main(["synth", "--minutes", "0.05", "--size", "320x180", "--face-px", "80", "--out", str(session),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(session), "--model", str(old), "--csv", str(tmp_path / "x.csv"),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "feature spec version 2" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_model_of_another_face_layout_is_refused(tmp_path: Path) -> None:
+    other = replace(SPEC, layout_digest="0123456789abcdef")
+    model = make_model("video", spec=other)
+    path = tmp_path / "layout.onnx"
+    export_onnx(model, other, path, normalization=Normalization.identity().to_dict(), threshold=0.5,
+                trained_on={})
+    with pytest.raises(InputFileError, match="another face layout") as info:
+        SpottingModel.load(path, SPEC)
+    assert "0123456789abcdef" in str(info.value) and "--spotter flow" in str(info.value)
+
+
 def test_export_refuses_bad_arguments(tmp_path: Path) -> None:
     model = make_model("video")
     norm = Normalization.identity().to_dict()

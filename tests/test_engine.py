@@ -1,5 +1,6 @@
 """The spotting engine: offline on a session file and live through the mock devices give the same window
-scores; alerts carry HRS decisions; the exported CSV is scored by `mespot evaluate`."""
+scores; alerts carry HRS decisions; the exported CSV is scored by `mespot evaluate`; the engine measures and
+decides exactly as the offline evaluation does, for CMCL-Net and the training-free spotter."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_offline_export_and_evaluate(session: Path, model: Path, tmp_path: Path,
     summary = json.loads(capsys.readouterr().out)
     reader = SessionReader(session)
     assert summary["frames"] == len(reader)
-    assert summary["windows_scored"] > 100
+    assert summary["spotter"]["windows_scored"] > 100
     assert summary["alerts"] >= 1 and "evaluation" in summary
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == summary["alerts"]
@@ -83,7 +84,7 @@ def test_live_through_the_mocks_matches_offline(session: Path, model: Path, tmp_
     assert main(["replay", str(session), "--model", str(model), "--speed", "max",
                  "--csv", str(tmp_path / "live.csv"), "--quiet"]) == 0
     live = json.loads(capsys.readouterr().out)["spotting"]
-    assert live["windows_scored"] == offline["windows_scored"]
+    assert live["spotter"]["windows_scored"] == offline["spotter"]["windows_scored"]
     assert abs(live["alerts"] - offline["alerts"]) <= 1
     offline_apexes, live_apexes = (
         np.array([int(r["apex_frame"]) for r in csv.DictReader((tmp_path / n).open())])
@@ -105,6 +106,7 @@ def test_the_model_runs_outside_the_engine_lock(session: Path, model: Path) -> N
 
     from inference.engine import SpottingEngine
     from inference.runtime import SpottingModel
+    from inference.spotters import CmclNetSpotter
 
     lock = threading.Lock()
     loaded = SpottingModel.load(model, FeatureSpec())
@@ -117,10 +119,52 @@ def test_the_model_runs_outside_the_engine_lock(session: Path, model: Path) -> N
 
     loaded.score = score  # type: ignore[method-assign]
     reader = SessionReader(session)
-    engine = SpottingEngine(loaded, reader.fps, reader.metadata.ecg.sampling_rate, [])
+    engine = SpottingEngine(CmclNetSpotter(loaded), reader.fps, reader.metadata.ecg.sampling_rate, [])
     engine.push_ecg(np.asarray(reader.ecg[:4000, 0]))
     stamps = reader.frame_samples()
     for i in range(450):
         engine.push_frame(reader.frame(i), int(stamps[i]))
     assert engine.step(lock=lock) > 0
     assert held_while_scoring and not any(held_while_scoring)
+
+
+@pytest.mark.parametrize("spotter", ["model", "flow"])
+def test_the_engine_spots_and_decides_as_the_offline_evaluation(session: Path, model: Path, spotter: str,
+                                                                tmp_path: Path) -> None:
+    """One decision path: the engine fed a recording frame by frame gives the intervals and HRS decisions that
+    the offline evaluation (models.evaluation, what `mespot ablation` reports) computes from the same
+    features, with the heart as known at each decision."""
+    from app.spotting import process_session
+    from inference.decision import HrsFilter
+    from inference.engine import EngineSettings, SpottingEngine
+    from inference.spotters import load_spotter
+    from inference.spotters.cmcl import merge_windows
+    from inference.spotting import spot_offline
+    from models.dataset import load_session_data, session_windows
+    from models.evaluation import flow_candidates
+
+    reader = SessionReader(session)
+    choice = load_spotter("flow" if spotter == "flow" else model)
+    hrs = HrsFilter(eta=0.5)
+    engine = SpottingEngine(choice.build(reader.fps, 0.0 if spotter == "model" else None), reader.fps,
+                            reader.ecg_rate, [], settings=EngineSettings(hrs=hrs))
+    process_session(reader, engine, quiet=True)
+    spec = FeatureSpec()
+    data = load_session_data(session, spec)
+    if spotter == "flow":
+        candidates = flow_candidates(data, spec)[0]
+    else:
+        windows = session_windows(data, spec)
+        scores = choice.model.score(windows.video, windows.ecg, windows.hrv)
+        # the same windows, once the ECG context lies inside the recording (before it, the engine pads with
+        # lost samples and the training windows filter the shorter segment)
+        steady = windows.start_ms >= spec.ecg_pre_ms + 1000.0
+        np.testing.assert_allclose(np.asarray(engine.spotter.trace)[: len(scores)][steady], scores[steady],
+                                   atol=1e-5)
+        starts = np.asarray(engine.spotter.trace_ms) - spec.window_ms / 2
+        candidates = merge_windows(starts, np.asarray(engine.spotter.trace), 0.0, spec.window_ms)
+    offline = spot_offline(candidates, data.held_video(spec), data.frame_ms, data.heart(),
+                           reference_ms=spec.reference_ms, hrs=hrs)
+    assert len(offline) >= 1
+    live = [(a.onset_frame, a.apex_frame, a.offset_frame, a.kind, a.decision) for a in engine.alerts]
+    assert live == [(m.extent.onset, m.extent.apex, m.extent.offset, m.extent.kind, d) for m, d in offline]

@@ -105,13 +105,13 @@ def test_live_session_alert_record_stop_export(qtbot, tmp_path: Path, replay_cho
         engine = controller.engine
         assert engine is not None
         # an alert whatever the model's accuracy: the threshold goes to the median of the scores so far
-        qtbot.waitUntil(lambda: len(engine.window_scores) >= MIN_WINDOWS_FOR_THRESHOLD,
+        qtbot.waitUntil(lambda: len(engine.spotter.trace) >= MIN_WINDOWS_FOR_THRESHOLD,
                         timeout=START_TIMEOUT_MS)
         window.model_threshold_check.setChecked(False)
-        window.threshold_spin.setValue(float(np.median(engine.window_scores)))
+        window.threshold_spin.setValue(float(np.median(engine.spotter.trace)))
         assert engine.threshold == pytest.approx(window.threshold_spin.value())
         window.eta_spin.setValue(1.5)
-        assert engine.settings.eta == 1.5
+        assert engine.settings.hrs.eta == 1.5
         qtbot.waitUntil(lambda: window.alert_table.rowCount() > 0, timeout=ALERT_TIMEOUT_MS)
         entry = controller.alerts[0]
         assert entry.alert.decision in ("genuine", "rejected", "unfiltered")
@@ -262,3 +262,21 @@ def test_the_gui_command_opens_a_session_and_quits(qapp, tmp_path: Path, source_
     QtCore.QTimer.singleShot(100, close_when_connected)
     assert args.run(args) == 0
     assert seen["duration"] == pytest.approx(12.0, abs=0.1)
+
+
+@pytest.mark.skipif(not SPOTTING, reason="the video feature extractor (inference.features.video) is missing")
+def test_the_training_free_spotter_runs_in_the_window(qtbot, window: MainWindow) -> None:
+    """Chosen in the Spotting box: no model file needed; its score trace is plotted against its threshold."""
+    window.spotter_combo.setCurrentIndex(window.spotter_combo.findData("flow"))
+    assert not window.model_edit.isEnabled()
+    controller = window.controller
+    window.start_acquisition()
+    qtbot.waitUntil(lambda: controller.engine is not None, timeout=START_TIMEOUT_MS)
+    engine = controller.engine
+    assert engine.spotter.kind == "flow" and engine.threshold == 1.0
+    qtbot.waitUntil(lambda: np.isfinite(engine.spotter.trace).sum() > 10, timeout=ALERT_TIMEOUT_MS)
+    qtbot.wait(200)
+    x, _ = window.plots.score_curve.getData()
+    assert x is not None and len(x) > 0
+    window.stop_acquisition()
+    qtbot.waitUntil(lambda: controller.phase == "idle", timeout=START_TIMEOUT_MS)

@@ -1,4 +1,4 @@
-"""Window scores to spotted intervals, alerts to CSV, and the engine end to end on a small session."""
+"""Window scores to candidates, candidates to measured intervals, alerts to CSV."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import pytest
 
 from acquisition.readers.annotations import read_megc_csv
 from inference.alerts import Alert, CsvSink
-from inference.spotting import Candidate, locate_phases, merge_windows
+from inference.spotters import Candidate
+from inference.spotters.cmcl import merge_windows
+from inference.spotting import CandidateMeasurer
+from tests.motion import LAG_MS, envelope, features_for
 
 FPS = 150.0
 
@@ -28,16 +31,24 @@ def test_merge_windows_groups_and_gaps() -> None:
     assert len(merge_windows(starts, scores, 0.5, 320.0, max_gap_windows=0)) == 3
 
 
-def test_locate_phases_uses_the_motion_peak_near_the_window_apex() -> None:
-    frame_ms = np.arange(300) * 1000 / FPS
-    profile = np.zeros(300)
-    profile[100] = 5.0  # motion peak 3 frames from the windows' apex estimate
-    profile[200] = 9.0  # a bigger peak far away is ignored
-    candidate = Candidate(500.0, 900.0, 0.9, 0.8, 4, apex_ms=frame_ms[97])
-    onset, apex, offset = locate_phases(profile, frame_ms, candidate)
-    assert apex == 100
-    assert frame_ms[apex] - frame_ms[onset] == pytest.approx(90.0, abs=1000 / FPS)
-    assert frame_ms[offset] - frame_ms[apex] == pytest.approx(170.0, abs=1000 / FPS)
+def test_candidates_are_measured_on_their_motion_and_found_twice_once() -> None:
+    n = 1200
+    t = np.arange(n) / FPS
+    shape = envelope(t, 3.0, 3.25, 3.6)
+    features = features_for({"brow_in_l": np.stack([0 * shape, shape], 1),
+                             "brow_in_r": np.stack([0 * shape, shape], 1)}, n, noise=0.01)
+    measurer = CandidateMeasurer(LAG_MS)
+    first = Candidate(3000.0, 3500.0, 0.9, 0.8, 4, apex_ms=3300.0)
+    measured = measurer.measure(first, features, t * 1000.0, first_frame=1000)
+    assert measured is not None
+    assert measured.extent.apex - 1000 == pytest.approx(round(3.25 * FPS), abs=6)
+    assert measured.extent.kind == "ME" and set(measured.extent.regions) == {"brow_in_l", "brow_in_r"}
+    again = Candidate(3100.0, 3600.0, 0.7, 0.7, 3, apex_ms=3350.0)  # the same movement's return
+    assert measurer.measure(again, features, t * 1000.0, first_frame=1000) is None
+    assert measurer.duplicates == 1
+    quiet = Candidate(6000.0, 6300.0, 0.7, 0.7, 3, apex_ms=6150.0)
+    result = measurer.measure(quiet, np.zeros_like(features), t * 1000.0)
+    assert result is None and measurer.unmeasured == 1
 
 
 def _alert(decision: str, apex: int) -> Alert:

@@ -101,12 +101,13 @@ def test_the_fused_recipe_starts_from_the_video_only_models_encoder(data: Sessio
 def test_the_ablation_table_pools_the_seeds() -> None:
     from types import SimpleNamespace
 
-    from app.commands.ablation import _seed_table
+    from app.commands.ablation import _Rows, _seed_table
     from inference.metrics import SpottingCounts
 
-    runs = [SimpleNamespace(me=SpottingCounts(6, 2, 4), auc=0.9),
-            SimpleNamespace(me=SpottingCounts(2, 6, 8), auc=0.7)]
-    row = _seed_table({"video only": runs})[-1].split(" | ")
+    rows = _Rows()
+    for counts, auc in ((SpottingCounts(6, 2, 4), 0.9), (SpottingCounts(2, 6, 8), 0.7)):
+        rows.add("video only", "held-out face", SimpleNamespace(me=counts, auc=auc))
+    row = _seed_table(rows, "held-out face")[-1].split(" | ")
     assert row[1] == "0.8000"  # mean AUC
     assert row[3] == "0.667 / 0.222"  # each seed's F1
     assert row[4:7] == ["8", "8", "12"]  # summed counts

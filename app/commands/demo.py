@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     parser = sub.add_parser(name, help="replay the demo session through the mock devices and spot MEs")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DEMO_DIR, help="where the demo writes its output")
     parser.add_argument("--speed", choices=("1", "max"), default="max", help="1 = real time")
+    parser.add_argument("--spotter", choices=("flow",),
+                        help="flow: the training-free spotter instead of the demo model")
     return parser
 
 
@@ -46,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     session = ensure_demo_session(args.dir)
     csv, report = args.dir / "demo-spotted.csv", args.dir / "demo-report.png"
     print(f"replaying {session} through the mock devices at speed {args.speed} ...", flush=True)
-    code = main(["replay", str(session), "--speed", args.speed, "--csv", str(csv), "--report", str(report),
-                 "--quiet"])
+    spotter = ["--spotter", args.spotter] if args.spotter else []
+    code = main(["replay", str(session), *spotter, "--speed", args.speed, "--csv", str(csv), "--report",
+                 str(report), "--quiet"])
     if code == 0:
         print(f"spotted intervals: {csv}\nreport: {report}\n"
               f"score them: mespot evaluate --truth {session}/truth/megc.csv --pred {csv}")

@@ -12,7 +12,7 @@ from acquisition.session import SessionReader
 from app.report import write_report
 from app.spotting import (
     add_engine_arguments,
-    load_model,
+    load_spotter_choice,
     make_engine,
     process_session,
     session_truth,
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     truth = session_truth(reader, args.truth)
     video = truth[0].video if truth else meta.session_id
     engine = make_engine(
-        load_model(args.model),
+        load_spotter_choice(args),
         reader.fps,
         reader.ecg_rate,
         args,

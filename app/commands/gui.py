@@ -20,7 +20,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     parser.add_argument("--video", type=Path, help="video file or frame folder (--mock video+ecg)")
     parser.add_argument("--ecg", type=Path, help="ECG file (--mock video+ecg)")
     parser.add_argument("--speed", choices=("1", "max"), help="replay speed")
-    parser.add_argument("--model", type=Path, help="ONNX model (default: the remembered one, or the demo)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", type=Path,
+                       help="CMCL-Net ONNX model or spotter file (default: the remembered one, or the demo)")
+    which.add_argument("--spotter", choices=("flow",), help="flow: the training-free spotter")
     parser.add_argument("--start", action="store_true", help="start acquisition at once")
     return parser
 
@@ -47,8 +50,11 @@ def run(args: argparse.Namespace) -> int:
         choice = replace(choice, speed=args.speed)
     window.set_device_choice(choice)
     if args.model is not None:
+        window.spotter_combo.setCurrentIndex(window.spotter_combo.findData("model"))
         window.model_edit.setText(str(args.model))
         window.controller.set_model_path(args.model)
+    if args.spotter is not None:
+        window.spotter_combo.setCurrentIndex(window.spotter_combo.findData(args.spotter))
     window.show()
     if args.start:
         window.start_acquisition()

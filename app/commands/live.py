@@ -16,7 +16,7 @@ from app.config import load_config
 from app.devices import mock_lab
 from app.report import write_report
 from app.runner import run_acquisition
-from app.spotting import add_engine_arguments, load_model, make_engine, spotting_summary
+from app.spotting import add_engine_arguments, load_spotter_choice, make_engine, spotting_summary
 from inference.alerts import AcqKnowledgeEventSink, AlertSink, LslMarkerSink
 from inference.engine import EngineThreads
 
@@ -35,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
-    model = load_model(args.model)
+    spotter = load_spotter_choice(args)
     session_id = f"{config.recording.subject}_{config.recording.trial}"
     threads: list[EngineThreads] = []
     with ExitStack() as stack:
@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
             setup = stack.enter_context(mock_lab(config, MOCK_WORKDIR))
             config, done = setup.config, setup.done
         extra: list[AlertSink] = [] if args.no_lsl else [LslMarkerSink(session_id)]
-        engine = make_engine(model, config.camera.fps, config.ecg.sampling_rate, args, session_id=session_id,
+        engine = make_engine(spotter, config.camera.fps, config.ecg.sampling_rate, args,
+                             session_id=session_id,
                              subject=config.recording.subject, video=session_id,
                              wall_clock_start=dt.datetime.now().isoformat(), extra_sinks=extra)
 

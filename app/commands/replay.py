@@ -18,7 +18,13 @@ from app.config import load_config
 from app.devices import mock_lab
 from app.report import write_report
 from app.runner import run_acquisition
-from app.spotting import add_engine_arguments, load_model, make_engine, session_truth, spotting_summary
+from app.spotting import (
+    add_engine_arguments,
+    load_spotter_choice,
+    make_engine,
+    session_truth,
+    spotting_summary,
+)
 from inference.engine import EngineThreads
 
 
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         )
         reader, session_id, subject, wall = None, args.video.stem, config.recording.subject, ""
     config = replace(config, mock=mock)
-    model = None if args.no_engine else load_model(args.model)
+    spotter = None if args.no_engine else load_spotter_choice(args)
     truth = session_truth(reader, args.truth)
     video = truth[0].video if truth else session_id
     threads: list[EngineThreads] = []
@@ -72,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
     with mock_lab(config, MOCK_WORKDIR) as setup:
         lab_config = setup.config
         engine = None
-        if model is not None:
+        if spotter is not None:
             engine = make_engine(
-                model,
+                spotter,
                 lab_config.camera.fps,
                 lab_config.ecg.sampling_rate,
                 args,

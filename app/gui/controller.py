@@ -41,7 +41,7 @@ from inference.alerts import Alert, CsvSink, QueueSink
 
 if TYPE_CHECKING:
     from inference.engine import EngineThreads, SpottingEngine
-    from inference.runtime import SpottingModel
+    from inference.spotters import SpotterChoice
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class LabController:
         self.last_session: Path | None = None
         self.hrs_mean: float = float("nan")  # the engine's HRS baseline, for the eta x mean line
         self._resume_s = 0.0  # where the next replay run starts
-        self._model: SpottingModel | None = None
+        self._model: SpotterChoice | None = None
         self._model_loaded_from: Path | None = None
         self._spotting_unavailable = False
         self._notices: deque[Notice] = deque(maxlen=MAX_NOTICES)
@@ -275,7 +275,13 @@ class LabController:
 
     @property
     def model_threshold(self) -> float | None:
-        return self._model.threshold if self._model is not None else None
+        """The spotter's own threshold (None before one is loaded)."""
+        model = self._model
+        if model is None:
+            return None
+        if model.threshold is not None:
+            return model.threshold
+        return model.model.threshold if model.model is not None else 1.0
 
     def position_s(self) -> float:
         """Replay position (source time) of the running run, or where the next run starts."""
@@ -312,17 +318,18 @@ class LabController:
     def set_eta(self, eta: float) -> None:
         self.eta = float(eta)
         engine = self.engine
-        if engine is not None:
-            engine.settings = replace(engine.settings, eta=self.eta)  # one attribute store: atomic
+        if engine is not None:  # one attribute store: atomic
+            engine.settings = replace(engine.settings, hrs=replace(engine.settings.hrs, eta=self.eta))
 
     def set_threshold(self, threshold: float | None) -> None:
         """Score threshold (None: the model's own)."""
         self.threshold = threshold
         engine = self.engine
         if engine is not None:
-            engine.threshold = threshold if threshold is not None else engine.model.threshold
+            engine.threshold = threshold if threshold is not None else engine.spotter.default_threshold
 
-    def set_model_path(self, path: Path) -> None:
+    def set_model_path(self, path: Path | str) -> None:
+        """A CMCL-Net ONNX model, a spotter file, or "flow" (the training-free spotter)."""
         self.model_path = Path(path)
 
     # -- commands (queued; they run on the worker thread) ---------------------------------------------
@@ -486,16 +493,15 @@ class LabController:
         run.started = True
         self._next_mean_hrs = time.monotonic() + MEAN_HRS_PERIOD_S
 
-    def _load_model(self) -> SpottingModel | None:
+    def _load_model(self) -> SpotterChoice | None:
         if self._model is not None and self._model_loaded_from == self.model_path:
             return self._model
-        if not self.model_path.exists():
+        from inference.spotters import FLOW_NAME, load_spotter
+
+        if str(self.model_path) != FLOW_NAME and not self.model_path.exists():
             self.notify("warning", f"no model at {self.model_path}: spotting is off (acquisition only)")
             return None
-        from inference.features.spec import FeatureSpec
-        from inference.runtime import SpottingModel
-
-        self._model = SpottingModel.load(self.model_path, FeatureSpec())
+        self._model = load_spotter(self.model_path)
         self._model_loaded_from = self.model_path
         return self._model
 
@@ -514,9 +520,11 @@ class LabController:
         wall = dt.datetime.fromisoformat(run.wall_clock_start) if run.wall_clock_start else None
         if wall is not None and run.offset_s:
             wall += dt.timedelta(seconds=run.offset_s)
-        settings = EngineSettings(eta=self.eta, threshold=self.threshold)
-        engine = SpottingEngine(model, run.fps, run.ecg_rate, [sink], settings=settings,
-                                session_id=run.video, wall_clock_start=wall)
+        from inference.decision import HrsFilter
+
+        settings = EngineSettings(hrs=HrsFilter(eta=self.eta))
+        engine = SpottingEngine(model.build(run.fps, self.threshold), run.fps, run.ecg_rate, [sink],
+                                settings=settings, session_id=run.video, wall_clock_start=wall)
         assert run.acquisition.frames is not None
         threads = EngineThreads(engine, run.acquisition.frames, run.acquisition.ecg,
                                 lossless_hold=run.acquisition.hold_for if hold else None)
@@ -661,12 +669,9 @@ class LabController:
 
 
 def _mean_hrs(engine: SpottingEngine) -> float:
+    """The HRS filter's baseline now, as the engine's decisions compute it."""
     heart = engine.heart
-    now = heart.samples_seen
-    settings = engine.settings
-    base = engine.trial_start_sample if settings.hrs_baseline == "trial" else \
-        max(0, now - round(settings.trailing_s * engine.ecg_rate))
-    return heart.mean_hrs(base, now) if now > base else float("nan")
+    return engine.settings.hrs.baseline_mean(heart, engine.trial_start_sample, heart.samples_seen)
 
 
 def _to_source_clock(alert: Alert, run: LiveRun) -> Alert:

@@ -7,6 +7,7 @@ pyqtgraph. They are called from the window's render timer on the Qt thread, neve
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import ClassVar
 
@@ -240,7 +241,7 @@ class SignalPlots(pg.GraphicsLayoutWidget):
         if engine is None:
             return
         if curves:
-            limit = engine.settings.eta * hrs_mean
+            limit = engine.settings.hrs.eta * hrs_mean
             heart = engine.heart
             stop = heart.samples_seen
             start = max(0, stop - round(HISTORY_S * rate))
@@ -255,12 +256,13 @@ class SignalPlots(pg.GraphicsLayoutWidget):
             self.hrs_limit.setVisible(bool(np.isfinite(limit)))
             if np.isfinite(limit):
                 self.hrs_limit.setValue(limit)
-                set_label(self.hrs_limit, f"eta x mean = {engine.settings.eta:g} x {hrs_mean:.2f}")
-        n = min(len(engine.window_starts), len(engine.window_scores))  # the scoring thread appends both
-        keep = min(n, math.ceil(HISTORY_S * 1000.0 / engine.spec.stride_ms) + 2)
-        starts = np.asarray(engine.window_starts[n - keep : n], dtype=np.float64)
-        scores = np.asarray(engine.window_scores[n - keep : n], dtype=np.float64)
-        self.score_curve.setData(starts / 1000.0 + engine.spec.window_ms / 2000.0 + run.offset_s, scores)
+                set_label(self.hrs_limit, f"eta x mean = {engine.settings.hrs.eta:g} x {hrs_mean:.2f}")
+        spotter = engine.spotter
+        n = min(len(spotter.trace_ms), len(spotter.trace))  # the scoring thread appends both
+        first = bisect.bisect_left(spotter.trace_ms, (now - run.offset_s - HISTORY_S) * 1000.0, 0, n)
+        times = np.asarray(spotter.trace_ms[first:n], dtype=np.float64)
+        scores = np.asarray(spotter.trace[first:n], dtype=np.float64)
+        self.score_curve.setData(times / 1000.0 + run.offset_s, scores, connect="finite")
         self.threshold_line.setValue(engine.threshold)
         set_label(self.threshold_line, f"threshold {engine.threshold:.2f}")
         self.threshold_line.show()

@@ -30,6 +30,7 @@ SEEK_STEPS_PER_S = 10  # the replay slider moves in 0.1 s steps
 SETTINGS_ORGANIZATION = "mespot"
 SETTINGS_APPLICATION = "gui"
 WINDOW_TITLE = "mespot lab"
+MAX_THRESHOLD = 20.0  # CMCL-Net scores lie in 0..1; the flow spotter's are motion over its adaptive threshold
 DEFAULT_SIZE = (1500, 900)
 
 SOURCES = ("synthetic", "session", "video+ecg")
@@ -204,13 +205,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def _spotting_group(self) -> QtWidgets.QGroupBox:
         box = QtWidgets.QGroupBox("Spotting")
         form = QtWidgets.QFormLayout(box)
+        self.spotter_combo = QtWidgets.QComboBox()
+        self.spotter_combo.addItem("CMCL-Net model", "model")
+        self.spotter_combo.addItem("training-free (optical flow)", "flow")
         self.model_edit = QtWidgets.QLineEdit()
         self.eta_spin = QtWidgets.QDoubleSpinBox()
         self.eta_spin.setRange(0.0, 20.0)
         self.eta_spin.setSingleStep(0.1)
         self.eta_spin.setDecimals(2)
         self.threshold_spin = QtWidgets.QDoubleSpinBox()
-        self.threshold_spin.setRange(0.0, 1.0)
+        self.threshold_spin.setRange(0.0, MAX_THRESHOLD)
         self.threshold_spin.setSingleStep(0.01)
         self.threshold_spin.setDecimals(3)
         self.model_threshold_check = QtWidgets.QCheckBox("model's own")
@@ -220,8 +224,9 @@ class MainWindow(QtWidgets.QMainWindow):
         row.addWidget(self.threshold_spin, 1)
         row.addWidget(self.model_threshold_check)
         self.export_button = QtWidgets.QPushButton("Export CSV...")
+        form.addRow("spotter", self.spotter_combo)
         form.addRow("model", self._path_row(self.model_edit, self._browse_button(
-            self.model_edit, "file", "ONNX model")))
+            self.model_edit, "file", "ONNX model or spotter file")))
         form.addRow("eta (HRS filter)", self.eta_spin)
         form.addRow("threshold", threshold_row)
         form.addRow(self.export_button)
@@ -229,6 +234,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.threshold_spin.valueChanged.connect(self._threshold_changed)
         self.model_threshold_check.toggled.connect(self._threshold_changed)
         self.model_edit.editingFinished.connect(self._model_changed)
+        self.spotter_combo.currentIndexChanged.connect(self._model_changed)
         return box
 
     def _replay_group(self) -> QtWidgets.QGroupBox:
@@ -308,6 +314,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.trial_edit.setText(str(s.value("recording/trial", "1")))
         self.out_dir_edit.setText(str(s.value("recording/out_dir", "sessions")))
         self.model_edit.setText(str(s.value("spotting/model", str(default_model_path()))))
+        self.spotter_combo.setCurrentIndex(max(0, self.spotter_combo.findData(s.value("spotting/spotter",
+                                                                                      "model"))))
         self.eta_spin.setValue(float(s.value("spotting/eta", 2.0)))
         threshold = str(s.value("spotting/threshold", ""))
         self.model_threshold_check.setChecked(threshold == "")
@@ -330,6 +338,7 @@ class MainWindow(QtWidgets.QMainWindow):
                            ("recording/trial", self.trial_edit.text()),
                            ("recording/out_dir", self.out_dir_edit.text()),
                            ("spotting/model", self.model_edit.text()),
+                           ("spotting/spotter", self.spotter_combo.currentData()),
                            ("spotting/eta", self.eta_spin.value()),
                            ("spotting/threshold", "" if self._threshold_setting() is None
                             else self._threshold_setting())):
@@ -342,6 +351,8 @@ class MainWindow(QtWidgets.QMainWindow):
         return None if self.model_threshold_check.isChecked() else self.threshold_spin.value()
 
     def _model_path(self) -> Path:
+        if self.spotter_combo.currentData() == "flow":
+            return Path("flow")
         return Path(self.model_edit.text()) if self.model_edit.text() else default_model_path()
 
     # -- device choice --------------------------------------------------------------------------------
@@ -451,8 +462,10 @@ class MainWindow(QtWidgets.QMainWindow):
         if hasattr(self, "controller"):
             self.controller.set_threshold(self._threshold_setting())
 
-    def _model_changed(self) -> None:
-        self.controller.set_model_path(self._model_path())
+    def _model_changed(self, *_: object) -> None:
+        self.model_edit.setEnabled(self.spotter_combo.currentData() != "flow")
+        if hasattr(self, "controller"):
+            self.controller.set_model_path(self._model_path())
 
     def _seek_released(self) -> None:
         self.controller.seek(self.seek_slider.value() / SEEK_STEPS_PER_S)

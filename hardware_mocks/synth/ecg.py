@@ -1,25 +1,24 @@
-"""Synthetic ECG whose heart rate answers facial expressions.
+"""Synthetic ECG whose heart rate answers facial expressions the way a heart answers emotional events.
 
-The synthetic subject's heart does what CMCL-Net relies on: around the apex of a (micro-)expression the
-heart rate accelerates steeply, so that the heart-rate slope ``HRS = |dHR/dt|`` measured at the apex is well
-above the trial's mean HRS.  Two steps, pure functions of their arguments and a ``numpy.random.Generator``:
+Two steps, pure functions of their arguments and a ``numpy.random.Generator``:
 
 1. :func:`simulate_heart_rate` builds the instantaneous heart-rate curve (bpm, one value per sample):
    a base rate, slow drift, a small low-frequency (Mayer-wave) component, respiratory sinus arrhythmia at a
-   slowly varying breathing rate, plus one transient acceleration per :class:`HeartRateResponse`.
+   slowly varying breathing rate, plus one phasic response per :class:`HeartRateResponse`.
 2. :func:`simulate_ecg` places a beat each time the phase integral of ``HR/60`` crosses an integer and draws
    each beat as a sum of Gaussian P, Q, R, S and T waves (McSharry et al.'s ECGSYN morphology, with P and T
    timing scaled by ``sqrt(RR)`` as in Bazett's QT law), then adds beat-to-beat amplitude variation, baseline
    wander, 50 Hz line noise and white noise.
 
-Calibration (see ``tests/test_synth_ecg.py``, which measures it the way the app does: R-peaks by
-``inference.signal.ecg.ecg_peaks`` on the simulated ECG, ``signal_rate`` interpolated to the sample rate,
-``heart_rate_slope``): with the defaults and about 8 responses a minute, HRS at the response apexes has a
-median of about 14 bpm/s (12.5 at 10 a minute) while the trial mean HRS is about 4 bpm/s (more once the
-caller adds spurious responses), close to the CMCL-Net paper's figure (10-14 vs. about 5), and about 90 % of
-the apexes exceed twice the trial mean.  The trial mean cannot be pushed much closer to 5 without losing that:
-it is roughly ``background + 2 x amplitude x responses per second``, and a larger amplitude or more
-background variability either raises the apex slopes along with it or blurs them.
+The response to an event follows the psychophysiology of cardiac responses to emotional stimuli, not any
+detector of this project: an optional brief *deceleration* first (the orienting response: Graham & Clifton,
+1966, Psychol. Bull. 65:305-320; in picture viewing the initial deceleration of a few bpm over the first
+1-2 s, Bradley & Lang, 2000, in Lane & Nadel (eds.), *Cognitive Neuroscience of Emotion*, pp. 242-276;
+Bradley, Codispoti, Cuthbert & Lang, 2001, Emotion 1:276-298), then an *acceleration* of a few bpm that
+starts about a second after the event, peaks 2-4 s after it and recovers over several seconds (the
+accelerative component of the same triphasic response; accelerations of a few bpm with posed and felt
+emotional expressions: Levenson, Ekman & Friesen, 1990, Psychophysiology 27:363-384). Latency, amplitude and
+shape are drawn per event (:func:`hardware_mocks.synth.timeline.draw_response`), with spread.
 """
 
 from __future__ import annotations
@@ -34,10 +33,6 @@ from numpy.typing import NDArray
 __all__ = [
     "DEFAULT_ECG_MORPHOLOGY",
     "DEFAULT_HEART_RATE_PROFILE",
-    "DEFAULT_RESPONSE_AMPLITUDE_BPM",
-    "DEFAULT_RESPONSE_LEAD_S",
-    "DEFAULT_RESPONSE_RECOVERY_S",
-    "DEFAULT_RESPONSE_RISE_S",
     "EcgWave",
     "HeartRateProfile",
     "HeartRateResponse",
@@ -48,63 +43,57 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 
 # ----------------------------------------------------------------------------------------------------------
-# Heart-rate responses to expressions
-
-DEFAULT_RESPONSE_AMPLITUDE_BPM: Final = 14.0
-"""Peak HR increase of a response (phasic accelerations to emotional stimuli are of the order of 5-20 bpm).
-Calibrated, not guessed: beat-by-beat sampling smooths the rise, and 14 bpm is what makes the *measured*
-apex HRS about 12-14 bpm/s.  Each response also adds ``2 x amplitude`` to the trial's summed ``|dHR|`` (up
-and back down), i.e. about 2 bpm/s to the mean HRS at 8 responses a minute, which is why it cannot be much
-larger."""
-
-DEFAULT_RESPONSE_RISE_S: Final = 1.2
-"""Duration of the rise (raised cosine, steepest half-way, i.e. starting 0.6 s before that point).  About
-1.4 heartbeats: short enough that the apex slope stands out, long enough that beat-by-beat sampling of HR sees
-the rise on more than one beat, which makes the measured apex slope less dependent on where the beats fall."""
-
-DEFAULT_RESPONSE_RECOVERY_S: Final = 6.0
-"""Duration of the return to baseline (raised cosine): a slow recovery over several seconds, whose steepest
-slope (``pi/2 x amplitude / recovery``, about 4 bpm/s) stays well below the rise's.  Shorter recoveries make a
-following response ride down the previous one's steep recovery, and lower its apex slope."""
-
-DEFAULT_RESPONSE_LEAD_S: Final = 0.4
-"""How far the true HR curve's steepest point precedes the expression's apex.  Heart rate is only observed
-once per beat, as ``60 / RR`` at the end of each RR interval, so the app's beat-interpolated HR lags the true
-curve by about half an RR interval; this lead puts the *measured* steepest point at the apex (measured: with
-no lead, only about half of the apexes exceed twice the trial mean)."""
+# Heart-rate responses to emotional events
 
 
 @dataclass(frozen=True)
 class HeartRateResponse:
-    """A transient heart-rate acceleration tied to a facial expression (or a spurious one, without any).
+    """A phasic heart-rate response to an event at ``onset_s`` (a facial expression's onset, or nothing).
 
-    The true HR rises by ``amplitude_bpm`` along a raised cosine of ``rise_s`` whose steepest point is
-    ``lead_s`` before ``apex_s``, then returns to baseline along a raised cosine of ``recovery_s``.
+    Times are measured from the event. Acceleration: a raised-cosine rise from ``latency_s`` to ``peak_s``
+    by ``amplitude_bpm``, then a raised-cosine recovery over ``recovery_s``. Optional orienting deceleration
+    before it: a ``sin^2`` dip of ``deceleration_bpm`` from ``deceleration_latency_s`` lasting
+    ``deceleration_s`` (it overlaps the start of the acceleration, as in the triphasic response).
+    Defaults are mid-range values of the literature (see the module docstring).
     """
 
-    apex_s: float
-    """Time of the facial expression's apex, in seconds from trial start."""
-    amplitude_bpm: float = DEFAULT_RESPONSE_AMPLITUDE_BPM
-    """Peak HR increase (negative for a deceleration)."""
-    rise_s: float = DEFAULT_RESPONSE_RISE_S
-    recovery_s: float = DEFAULT_RESPONSE_RECOVERY_S
-    lead_s: float = DEFAULT_RESPONSE_LEAD_S
+    onset_s: float
+    amplitude_bpm: float = 6.0
+    latency_s: float = 1.0
+    peak_s: float = 3.0
+    recovery_s: float = 5.0
+    deceleration_bpm: float = 0.0
+    deceleration_latency_s: float = 0.3
+    deceleration_s: float = 1.5
 
     def __post_init__(self) -> None:
-        if self.rise_s <= 0 or self.recovery_s <= 0:
-            raise ValueError("rise_s and recovery_s must be positive")
+        if self.latency_s < 0 or self.peak_s <= self.latency_s or self.recovery_s <= 0:
+            raise ValueError("need 0 <= latency_s < peak_s and recovery_s > 0")
+        if self.deceleration_bpm and self.deceleration_s <= 0:
+            raise ValueError("deceleration_s must be positive")
+
+    @property
+    def peak_time_s(self) -> float:
+        return self.onset_s + self.peak_s
+
+    @property
+    def end_s(self) -> float:
+        return self.peak_time_s + self.recovery_s
 
     def curve(self, t: FloatArray) -> FloatArray:
-        """HR increase (bpm) at times ``t`` (s)."""
-        centre = self.apex_s - self.lead_s
-        start, top = centre - self.rise_s / 2, centre + self.rise_s / 2
-        end = top + self.recovery_s
+        """HR change (bpm) at times ``t`` (s)."""
+        start, top = self.onset_s + self.latency_s, self.peak_time_s
         out = np.zeros_like(t)
         rising = (t > start) & (t < top)
-        out[rising] = 0.5 * (1.0 - np.cos(np.pi * (t[rising] - start) / self.rise_s))
-        falling = (t >= top) & (t < end)
+        out[rising] = 0.5 * (1.0 - np.cos(np.pi * (t[rising] - start) / (top - start)))
+        falling = (t >= top) & (t < self.end_s)
         out[falling] = 0.5 * (1.0 + np.cos(np.pi * (t[falling] - top) / self.recovery_s))
-        return self.amplitude_bpm * out
+        out *= self.amplitude_bpm
+        if self.deceleration_bpm:
+            d0 = self.onset_s + self.deceleration_latency_s
+            dip = (t > d0) & (t < d0 + self.deceleration_s)
+            out[dip] -= self.deceleration_bpm * np.sin(np.pi * (t[dip] - d0) / self.deceleration_s) ** 2
+        return out
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -115,16 +104,15 @@ class HeartRateResponse:
 class HeartRateProfile:
     """Defaults of the resting heart rate and its variability (a seated adult watching video clips).
 
-    The variability sets the trial's mean HRS that the responses must stand out from: respiratory sinus
-    arrhythmia dominates it (a sinusoid of amplitude ``a`` bpm at ``f`` Hz has a mean slope of ``4 a f``
-    bpm/s), the LF component and the drift add little.
+    Respiratory sinus arrhythmia dominates the beat-to-beat variability at rest; the LF component and the
+    drift are slower. A session draws its own base rate and RSA around these (see ``VariationProfile``).
     """
 
     base_bpm: float = 70.0
     """Mean resting heart rate (adults at rest: 60-80 bpm)."""
     rsa_amplitude_bpm: float = 2.0
-    """Respiratory sinus arrhythmia, peak deviation (4 bpm peak to peak: modest, as in an attentive
-    subject; larger RSA raises the trial mean HRS and blurs the apex slopes)."""
+    """Respiratory sinus arrhythmia, peak deviation (4 bpm peak to trough; seated adults range from a few
+    to about ten)."""
     respiration_hz: float = 0.25
     """Mean breathing rate (15 breaths/min; rest: 12-18)."""
     respiration_variation_hz: float = 0.03

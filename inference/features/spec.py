@@ -8,9 +8,11 @@ differs from the feature extraction it runs (see ``inference.runtime``).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
-FEATURE_SPEC_VERSION = 2
+from inference.face.layout import REGIONS, layout_digest
+
+FEATURE_SPEC_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -19,12 +21,21 @@ class FeatureSpec:
     # windows (the engine slides them by stride_ms; training samples them at stride_ms too)
     window_ms: float = 320.0  # an ME lasts <= 500 ms; its onset-apex <= 250 ms fits one window
     stride_ms: float = 40.0
-    # video: dense optical flow on an aligned face crop against a reference about half an ME earlier
-    crop_px: int = 128
+    # video: dense optical flow on the landmark-aligned canonical face crop against a reference about half an
+    # ME's rise earlier, pooled over AU regions placed on the landmarks (inference.face.layout)
+    crop_px: int = 160
+    # DIS optical flow (ultrafast preset): finest pyramid level 1 (patches on an 80x80 grid at 160 px: an
+    # eye's blink does not spill over the brows and the nose as at level 2), patch stride and gradient-descent
+    # iterations set for the best signal-to-noise of a sub-pixel local motion per millisecond (measured)
+    flow_finest_scale: int = 1
+    flow_patch_stride: int = 6
+    flow_iterations: int = 8
+    regions: tuple[str, ...] = tuple(REGIONS)
+    layout_digest: str = field(default_factory=layout_digest)  # every geometry constant of the layout
     reference_ms: float = 120.0
     feature_rate_hz: float = 75.0  # motion is measured at most this often and held between (bounded cost)
     video_steps: int = 32  # points per window after resampling in time
-    video_channels: int = 49  # len(inference.features.video.VIDEO_FEATURE_NAMES): 14 AU regions x 3 + 7
+    video_channels: int = 51  # len(inference.features.video.VIDEO_FEATURE_NAMES): 14 AU regions x 3 + 9
     # ECG: band-passed wave around the window, plus heart-rate-variability features
     ecg_pre_ms: float = 2000.0  # context before the window (the heart answers within seconds)
     ecg_post_ms: float = 300.0  # context after the window: short, it adds to the alert latency
@@ -45,8 +56,9 @@ class FeatureSpec:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown feature spec field(s): {', '.join(sorted(unknown))}")
-        if "hrv_features" in data:
-            data["hrv_features"] = tuple(data["hrv_features"])
+        for name in ("hrv_features", "regions"):
+            if name in data:
+                data[name] = tuple(data[name])
         return cls(**data)
 
     def differences(self, other: FeatureSpec) -> list[str]:

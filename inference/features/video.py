@@ -1,56 +1,101 @@
-"""Per-frame facial motion features, fast enough for 150 fps on one CPU core.
+"""Per-frame facial motion features on landmark geometry, fast enough for 150 fps on one CPU core.
 
-For each frame: find and track the face (OpenCV's Haar cascade, shipped in the opencv wheel, on a small
-copy of the frame every few frames; the box is smoothed so the crop does not jitter), cut a stable square
-crop resized to ``spec.crop_px`` and normalized in brightness (so light flicker is not motion), compute
-dense optical flow (DIS, ultrafast preset) from the crop of about half an ME earlier
-(``spec.reference_ms``), remove the head's own motion (a least-squares similarity fit to the flow), and
-pool what is left over the action-unit regions.
+For each frame: follow the face (:class:`inference.face.FaceTracker`: MediaPipe's face mesh every
+``landmark_period_ms``, detector only when the face is lost), warp the frame to the canonical crop by the
+similarity fitted to the stable points (inner eye corners, nose bridge), normalize its brightness (so light
+flicker is not motion), compute dense optical flow (DIS) from the crop of ``spec.reference_ms`` earlier,
+fit the head's own motion (an affine flow, robustly, to the pixels around the nose bridge, ridge and inner
+eye corners, which expressions hardly move) and remove it, and pool what is left over the action-unit regions
+placed on the landmarks (:data:`inference.face.layout.REGIONS`). Lid and lip openings come from the landmarks.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import cv2
 import numpy as np
 
-from inference.features.face_layout import FACE_LANDMARKS
+from inference.face.layout import (
+    FACE_OUTLINE,
+    REGIONS,
+    RIGID_FOREHEAD,
+    RIGID_POINTS,
+    RIGID_RADIUS_D,
+)
+from inference.face.tracker import FaceState, FaceTracker, canonical_to_crop
 from inference.features.spec import FeatureSpec
 
-CASCADE_FILE = "haarcascade_frontalface_default.xml"
-DETECT_LONG_SIDE_PX = 240  # the face is searched on a copy of the frame this large
-DETECT_EVERY_FRAMES = 30  # re-detection period while tracking (amortizes the detector's cost)
-DETECT_MIN_FACE = 0.12  # smallest face, fraction of the detection image's short side
-DETECT_SCALE_FACTOR = 1.15
-DETECT_MIN_NEIGHBOURS = 4
-TRACK_SEARCH = 1.0  # while tracking, search this many face sizes around the face centre
-TRACK_FACE_PX = 64  # ... on a copy scaled so that the face is this large
-TRACK_SIZE_RANGE = (0.7, 1.4)  # ... for faces of this size range relative to the tracked one
-LOST_AFTER_MISSES = 3  # detections in a row without a face before the face counts as lost
-BOX_SMOOTHING = 0.25  # exponential smoothing of the face box
-BOX_DEAD_BAND = 0.04  # box changes below this fraction of its size are ignored (detector noise)
-CROP_MARGIN = 1.15  # crop side, in face-box widths
-REGION_RADIUS = 0.09  # AU region radius, fraction of the face width
 NORM_MEAN, NORM_STD = 128.0, 40.0  # crop brightness after normalization (8-bit for DIS)
-FIT_GRID = 12  # flow sampled on this grid for the head-motion fit
+REGION_SMOOTHING: Final = 0.3  # exponential smoothing of the region centres at each mesh update
+REGION_MOVE_PX: Final = 0.5  # region masks are rebuilt when a centre moved this far (crop px)
+SAMPLE_GRID_PX: Final = 2  # regions are pooled over every this many crop pixels (DIS at finest scale 2
+# estimates the flow on a grid 4 px apart and interpolates between: nothing is lost)
+RIGID_GRID_PX: Final = 2  # the head-motion fit samples every this many crop pixels
+RESIDUAL_GRID_PX: Final = 4  # ... and the face's residual total every this many
+INLIER_FACTOR: Final = 2.0  # refit without samples whose residual exceeds this many times the median
+MIN_RIGID_SAMPLES: Final = 12
+PATCH_MARGIN: Final = 0.15  # a reference frame keeps this much more than its crop's footprint, each side
 
-REGIONS = tuple(FACE_LANDMARKS)
-GLOBAL_FEATURES = ("head_dx", "head_dy", "head_rot", "head_mag", "residual_total", "blink_dy", "face_present")
+GLOBAL_FEATURES: Final = (
+    "head_dx", "head_dy", "head_rot", "head_mag", "head_fit_error", "residual_total",
+    "eye_aperture", "mouth_aperture", "face_present",
+)
 VIDEO_FEATURE_NAMES: tuple[str, ...] = (
     tuple(f"{region}_{component}" for region in REGIONS for component in ("dx", "dy", "mag"))
     + GLOBAL_FEATURES
 )
 _PRESENT = VIDEO_FEATURE_NAMES.index("face_present")
+_GLOBAL = {name: 3 * len(REGIONS) + i for i, name in enumerate(GLOBAL_FEATURES)}
 
 
-def _cascade() -> cv2.CascadeClassifier:
-    classifier = cv2.CascadeClassifier(cv2.data.haarcascades + CASCADE_FILE)
-    if classifier.empty():
-        raise RuntimeError(f"OpenCV's {CASCADE_FILE} could not be loaded (opencv-python-headless 4.x needed)")
-    return classifier
+class _CropGeometry:
+    """Region masks and the head-motion fit on the canonical crop, from one face's landmarks."""
+
+    def __init__(self, centres: np.ndarray, rigid: np.ndarray, outline: np.ndarray, side: int, scale: float,
+                 eyes_xy: np.ndarray) -> None:
+        self.centres = centres
+        self.eyes_xy = eyes_xy  # the canonical origin (between the eyes), crop px about the crop's centre
+        ys, xs = np.mgrid[0:side, 0:side]
+        face = np.zeros((side, side), np.uint8)
+        cv2.fillPoly(face, [np.round(outline).astype(np.int32)], 1)
+        inside_face = face > 0
+        sampled = (ys % SAMPLE_GRID_PX == 0) & (xs % SAMPLE_GRID_PX == 0) & inside_face
+        pixels, sizes = [], []
+        for (cx, cy), region in zip(centres, REGIONS.values(), strict=True):
+            disc = (xs - cx) ** 2 + (ys - cy) ** 2 <= (region.radius_d * scale) ** 2
+            inside = np.flatnonzero((disc & sampled).ravel())
+            pixels.append(inside if inside.size else np.array([int(cy) * side + int(cx)]))
+            sizes.append(len(pixels[-1]))
+        self.region_pixels = np.concatenate(pixels)
+        self.region_starts = np.cumsum([0, *sizes[:-1]])
+        self.region_sizes = np.array(sizes, np.float64)
+        grid = (ys % RIGID_GRID_PX == 0) & (xs % RIGID_GRID_PX == 0)
+        near = np.zeros((side, side), bool)
+        forehead = np.zeros((side, side), bool)
+        for point, (px, py) in zip(RIGID_POINTS, rigid, strict=True):
+            disc = (xs - px) ** 2 + (ys - py) ** 2 <= (RIGID_RADIUS_D * scale) ** 2
+            near |= disc
+            if point in RIGID_FOREHEAD:
+                forehead |= disc
+        self.rigid_pixels = np.flatnonzero((near & grid).ravel())
+        self.rigid_forehead = forehead.ravel()[self.rigid_pixels]
+        self.face_pixels = np.flatnonzero((inside_face & (ys % RESIDUAL_GRID_PX == 0)
+                                           & (xs % RESIDUAL_GRID_PX == 0)).ravel())
+        centre = (side - 1) / 2.0
+
+        def design(flat: np.ndarray) -> np.ndarray:
+            return np.column_stack([np.ones(len(flat)), flat % side - centre, flat // side - centre]
+                                   ).astype(np.float32)
+
+        # the head's motion in the crop: u = tx - r*y, v = ty + r*x (about the crop's centre)
+        self.rigid_x = (self.rigid_pixels % side - centre).astype(np.float64)
+        self.turn_design = np.column_stack([np.ones(len(self.rigid_pixels)),
+                                            -(self.rigid_pixels // side - centre).astype(np.float64)])
+        self.region_design = design(self.region_pixels)
+        self.face_design = design(self.face_pixels)
 
 
 class VideoFeatureExtractor:
@@ -60,221 +105,175 @@ class VideoFeatureExtractor:
         self.spec = spec or FeatureSpec()
         self.fps = fps
         self.reference_lag = self.spec.frames(self.spec.reference_ms, fps)
-        self._cascade = _cascade()
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self.step = self.spec.feature_step(fps)
-        self._crops: deque[tuple[int, np.ndarray]] = deque()  # (frame number, crop) of the frames needed
-        self._frame = -1  # frames pushed since reset, less one
+        self.tracker = FaceTracker(fps)
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._flow.setFinestScale(self.spec.flow_finest_scale)
+        self._flow.setPatchStride(self.spec.flow_patch_stride)
+        self._flow.setGradientDescentIterations(self.spec.flow_iterations)
+        self._scale, self._offset = canonical_to_crop(self.spec.crop_px)
+        # (frame number, face patch, its corner in the frame) of the frames later measured frames compare with
+        self._crops: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
+        self._frame = -1
         self._held = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
-        self._box: np.ndarray | None = None  # smoothed (cx, cy, size) in frame pixels
-        self._frames_since_detect = DETECT_EVERY_FRAMES
-        self._misses = 0
-        side = self.spec.crop_px
-        masks = self._region_masks(side)
-        # the AU regions' pixels one region after the other (flat crop indices), and where each region starts
-        self._region_pixels = np.concatenate([yy * side + xx for yy, xx in masks])
-        self._region_starts = np.cumsum([0] + [len(yy) for yy, _ in masks[:-1]])
-        self._region_sizes = np.array([len(yy) for yy, _ in masks], dtype=np.float64)
-        ys, xs = np.mgrid[0:side, 0:side]
-        step = max(1, side // FIT_GRID)
-        fit_y, fit_x = ys[::step, ::step].ravel(), xs[::step, ::step].ravel()
-        self._fit_pixels = fit_y * side + fit_x
-        centre = (side - 1) / 2.0
-        # head motion, a similarity: u = tx + a*x - b*y ; v = ty + b*x + a*y (a: scale - 1, b: rotation)
-        ones, zeros = np.ones(len(fit_x)), np.zeros(len(fit_x))
-        fx_c, fy_c = fit_x - centre, fit_y - centre
-        self._fit_rows = np.concatenate(
-            [np.column_stack([ones, zeros, fx_c, -fy_c]), np.column_stack([zeros, ones, fy_c, fx_c])]
-        )
-        self._fit_pinv = np.linalg.pinv(self._fit_rows)
-        # each crop pixel's (x, y) about the centre
-        self._crop_xy = np.dstack([xs - centre, ys - centre]).astype(np.float32)
-        # the dy columns of the upper lids and of the brows (blink_dy)
-        self._upper_lid_dy = np.array([3 * REGIONS.index(r) + 1 for r in ("lid_up_l", "lid_up_r")])
-        self._brow_dy = np.array(
-            [3 * REGIONS.index(r) + 1 for r in ("brow_in_l", "brow_in_r", "brow_out_l", "brow_out_r")]
-        )
+        self._geometry: _CropGeometry | None = None
+        self._centres: np.ndarray | None = None  # smoothed region centres, crop px
+        self._state: FaceState | None = None
 
     # -- geometry -------------------------------------------------------------------------------------
-    def _region_masks(self, side: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Pixel indices of each AU region in the crop (the face box sits centred, 1/CROP_MARGIN wide)."""
-        box = side / CROP_MARGIN
-        origin = (side - box) / 2.0
-        radius = max(1.0, REGION_RADIUS * box)
-        ys, xs = np.mgrid[0:side, 0:side]
-        masks = []
-        for fx, fy in FACE_LANDMARKS.values():
-            cx, cy = origin + fx * box, origin + fy * box
-            inside = (xs - cx) ** 2 + (ys - cy) ** 2 <= radius**2
-            masks.append(np.nonzero(inside))
-        return masks
+    def _update_geometry(self, state: FaceState) -> None:
+        points = state.canonical_points() * self._scale + self._offset
+        centres = np.array([points[list(r.points)].mean(axis=0) + np.asarray(r.offset_d) * self._scale
+                            for r in REGIONS.values()])
+        if self._centres is None:
+            self._centres = centres
+        else:
+            self._centres = self._centres + REGION_SMOOTHING * (centres - self._centres)
+        geometry = self._geometry
+        if geometry is not None and np.abs(geometry.centres - self._centres).max() < REGION_MOVE_PX:
+            return
+        side = self.spec.crop_px
+        self._geometry = _CropGeometry(self._centres.copy(), points[list(RIGID_POINTS)],
+                                       points[list(FACE_OUTLINE)], side, self._scale,
+                                       self._offset - (side - 1) / 2.0)
 
     @property
     def face_box(self) -> tuple[int, int, int, int] | None:
-        """The smoothed face box (x, y, w, h) in frame pixels, None while no face is tracked."""
-        if self._box is None:
+        """The tracked face's landmark extent (x, y, w, h) in frame pixels, None while no face is tracked."""
+        if self._state is None:
             return None
-        cx, cy, size = self._box
-        return (round(cx - size / 2), round(cy - size / 2), round(size), round(size))
+        lo, hi = self._state.points.min(axis=0), self._state.points.max(axis=0)
+        return (round(lo[0]), round(lo[1]), round(hi[0] - lo[0]), round(hi[1] - lo[1]))
 
     def region_boxes(self) -> dict[str, tuple[int, int, int, int]]:
         """Each AU region's bounding square in frame pixels (for drawing over the video)."""
-        box = self.face_box
-        if box is None:
+        if self._state is None or self._centres is None:
             return {}
-        x, y, w, h = box
-        r = REGION_RADIUS * w
-        return {
-            name: (round(x + fx * w - r), round(y + fy * h - r), round(2 * r), round(2 * r))
-            for name, (fx, fy) in FACE_LANDMARKS.items()
-        }
+        inverse = cv2.invertAffineTransform(self._state.crop_transform(self.spec.crop_px))
+        centres = self._centres @ inverse[:, :2].T + inverse[:, 2]
+        to_frame = float(np.hypot(*inverse[:, 0]))
+        out = {}
+        for (cx, cy), (name, region) in zip(centres, REGIONS.items(), strict=True):
+            r = region.radius_d * self._scale * to_frame
+            out[name] = (round(cx - r), round(cy - r), round(2 * r), round(2 * r))
+        return out
 
-    # -- tracking -------------------------------------------------------------------------------------
-    def _detect(self, frame: np.ndarray) -> np.ndarray | None:
-        if self._box is not None:  # tracking: search near the face only, at a small fixed face size
-            found = self._detect_near(frame)
-            if found is not None:
-                return found
-        scale = DETECT_LONG_SIDE_PX / max(frame.shape)
-        small = (
-            cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame
-        )
-        scale = min(scale, 1.0)
-        min_side = max(int(DETECT_MIN_FACE * min(small.shape)), 12)
-        faces = self._cascade.detectMultiScale(
-            small, DETECT_SCALE_FACTOR, DETECT_MIN_NEIGHBOURS, minSize=(min_side, min_side)
-        )
-        if len(faces) == 0:
-            return None
-        x, y, w, h = max(faces, key=lambda f: f[2] * f[3]) / scale
-        return np.array([x + w / 2, y + h / 2, (w + h) / 2])
+    # -- features -------------------------------------------------------------------------------------
+    def _face_patch(self, frame: np.ndarray, state: FaceState) -> tuple[np.ndarray, np.ndarray]:
+        """A copy of the part of the frame the crop reads (with a margin for the head's motion until the
+        frame serves as a reference), and its top-left corner in the frame."""
+        side = self.spec.crop_px
+        inverse = cv2.invertAffineTransform(state.crop_transform(side))
+        corners = np.array([[0, 0], [side, 0], [0, side], [side, side]], np.float64) @ inverse[:, :2].T
+        corners += inverse[:, 2]
+        lo, hi = corners.min(axis=0), corners.max(axis=0)
+        margin = PATCH_MARGIN * (hi - lo)
+        h, w = frame.shape[:2]
+        x0, y0 = (int(max(0, np.floor(v))) for v in lo - margin)
+        x1, y1 = int(min(w, np.ceil(hi[0] + margin[0]))), int(min(h, np.ceil(hi[1] + margin[1])))
+        return np.array(frame[y0:y1, x0:x1]), np.array([x0, y0], np.float64)
 
-    def _detect_near(self, frame: np.ndarray) -> np.ndarray | None:
-        cx, cy, size = self._box
-        half = TRACK_SEARCH * size
-        x0, y0 = max(int(cx - half), 0), max(int(cy - half), 0)
-        region = frame[y0 : int(cy + half), x0 : int(cx + half)]
-        if min(region.shape) < 8:
-            return None
-        scale = TRACK_FACE_PX / size
-        small = cv2.resize(region, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        faces = self._cascade.detectMultiScale(
-            small,
-            DETECT_SCALE_FACTOR,
-            DETECT_MIN_NEIGHBOURS,
-            minSize=(int(TRACK_FACE_PX * TRACK_SIZE_RANGE[0]),) * 2,
-            maxSize=(int(TRACK_FACE_PX * TRACK_SIZE_RANGE[1]),) * 2,
-        )
-        if len(faces) == 0:
-            return None
-        x, y, w, h = max(faces, key=lambda f: f[2] * f[3]) / scale
-        return np.array([x0 + x + w / 2, y0 + y + h / 2, (w + h) / 2])
-
-    def _track(self, frame: np.ndarray) -> None:
-        self._frames_since_detect += 1
-        if self._box is not None and self._frames_since_detect < DETECT_EVERY_FRAMES:
-            return
-        self._frames_since_detect = 0
-        found = self._detect(frame)
-        if found is None:
-            self._misses += 1
-            if self._misses >= LOST_AFTER_MISSES or self._box is None:
-                self._box = None
-                self._crops.clear()
-            else:
-                self._frames_since_detect = DETECT_EVERY_FRAMES  # look again on the next frame
-            return
-        self._misses = 0
-        if self._box is None:
-            self._box = found
-            self._crops.clear()
-            return
-        change = np.abs(found - self._box) / self._box[2]
-        if change.max() > BOX_DEAD_BAND:
-            self._box = self._box + BOX_SMOOTHING * (found - self._box)
-
-    def _crop(self, frame: np.ndarray) -> np.ndarray:
-        cx, cy, size = self._box
-        side = size * CROP_MARGIN
-        out = self.spec.crop_px
-        x0, y0 = round(cx - side / 2), round(cy - side / 2)
-        x1, y1 = x0 + round(side), y0 + round(side)
-        h, w = frame.shape
-        region = frame[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
-        if (x0, y0, x1, y1) != (max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)):
-            region = cv2.copyMakeBorder(
-                region, max(-y0, 0), max(y1 - h, 0), max(-x0, 0), max(x1 - w, 0), cv2.BORDER_REPLICATE
-            )
-        crop = cv2.resize(region, (out, out), interpolation=cv2.INTER_AREA).astype(np.float32)
+    def _crop(self, patch: np.ndarray, origin: np.ndarray, transform: np.ndarray) -> np.ndarray:
+        """The canonical crop of a face patch cut with ``transform`` (frame px -> crop px), brightness
+        normalized."""
+        side = self.spec.crop_px
+        shifted = transform.copy()
+        shifted[:, 2] += transform[:, :2] @ origin
+        crop = cv2.warpAffine(patch, shifted, (side, side), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         mean, std = cv2.meanStdDev(crop)
         crop = (crop - float(mean[0, 0])) * (NORM_STD / max(float(std[0, 0]), 1.0)) + NORM_MEAN
         return np.clip(crop, 0, 255).astype(np.uint8)
 
-    # -- features -------------------------------------------------------------------------------------
     def push(self, frame: np.ndarray) -> np.ndarray:
-        """Features of the next frame (uint8 HxW, any size): float32 (len(VIDEO_FEATURE_NAMES),).
+        """Features of the next frame (uint8 HxW or BGR, any size): float32 (len(VIDEO_FEATURE_NAMES),).
 
-        Motion is measured on every :attr:`step`-th frame (the face is tracked on all of them); the frames
+        Motion is measured on every :attr:`step`-th frame (the face is followed on all of them); the frames
         between get the last measurement (see :func:`hold_features`, its offline twin)."""
         self._frame += 1
         n = self._frame
         out = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
         if frame.ndim == 3:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        self._track(frame)
+        state = self.tracker.push(frame)
         measured = n % self.step == 0
-        if self._box is None:
+        if state is None:
+            self._state, self._geometry, self._centres = None, None, None
+            self._crops.clear()
             if measured:
                 self._held = out.copy()
             return out
+        self._state = state
+        if state.updated or self._geometry is None:
+            self._update_geometry(state)
         if not measured and (n + self.reference_lag) % self.step:  # neither measured nor a reference
             return self._held.copy()
-        crop = self._crop(frame)
-        self._crops.append((n, crop))
-        while self._crops[0][0] < n - self.reference_lag:
+        while self._crops and self._crops[0][0] < n - self.reference_lag:
             self._crops.popleft()
+        if (n + self.reference_lag) % self.step == 0:  # a later measured frame's reference
+            self._crops.append((n, *self._face_patch(frame, state)))
         if not measured:
             return self._held.copy()
         out[_PRESENT] = 1.0
-        if self._crops[0][0] == n - self.reference_lag:
-            out = self._pool(self._flow.calc(self._crops[0][1], crop, None), out)
+        out[_GLOBAL["eye_aperture"]] = state.eye_aperture
+        out[_GLOBAL["mouth_aperture"]] = state.mouth_aperture
+        if self._crops and self._crops[0][0] == n - self.reference_lag:
+            # both crops cut with the alignment of now: the flow holds the face's motion, not the
+            # alignment's frame-to-frame jitter
+            transform = state.crop_transform(self.spec.crop_px)
+            _, patch, origin = self._crops[0]
+            reference = self._crop(patch, origin, transform)
+            current = self._crop(frame, np.zeros(2), transform)
+            out = self._pool(self._flow.calc(reference, current, None), out)
         self._held = out
         return out.copy()
 
     def _pool(self, flow: np.ndarray, out: np.ndarray) -> np.ndarray:
+        geometry = self._geometry
+        assert geometry is not None
         flat = flow.reshape(-1, 2)
-        # head motion: least-squares similarity fit on a grid of flow samples, then a refit without the
-        # samples it explains worst (the moving AU regions)
-        target = flat[self._fit_pixels].T.ravel().astype(np.float64)
-        params = self._fit_pinv @ target
-        residual = np.abs(self._fit_rows @ params - target)
-        inliers = residual <= 2.0 * _median(residual) + 1e-6
-        rows = self._fit_rows[inliers]
-        params = np.linalg.solve(rows.T @ rows, rows.T @ target[inliers])
-        tx, ty, a, b = params
-        # what is left once the head's motion is removed; pooled over the AU regions' pixels
-        head = cv2.transform(self._crop_xy, np.array([[a, -b, tx], [b, a, ty]], np.float32))
-        res_x, res_y = cv2.split(flow - head)
-        magnitude = cv2.magnitude(res_x, res_y)
-        planes = np.stack([res_x, res_y, magnitude]).reshape(3, -1)[:, self._region_pixels]
-        pooled = np.add.reduceat(planes, self._region_starts, axis=1) / self._region_sizes
-        out[: 3 * len(REGIONS)] = pooled.T.ravel()
-        base = 3 * len(REGIONS)
-        out[base] = tx
-        out[base + 1] = ty
-        out[base + 2] = np.degrees(b)
-        out[base + 3] = np.hypot(tx, ty)
-        out[base + 4] = cv2.mean(magnitude)[0]
-        out[base + 5] = float(out[self._upper_lid_dy].mean() - out[self._brow_dy].mean())
+        # the head's own motion: a translation and a turn (roll). The turn and the horizontal shift are fitted
+        # to the nose's and the forehead's horizontal flow (u = tx - r*y: 2 d of height make the turn well
+        # determined, and bilateral expressions move the forehead symmetrically); the vertical shift is the
+        # nose's alone (AU1, AU2 and AU4 move the forehead up or down); the scale is taken as unchanged over
+        # ``reference_ms`` (a head's distance changes far more slowly). Each fit is refitted without the
+        # samples it explains worst (flow errors, or expression motion reaching into them).
+        rigid = flat[geometry.rigid_pixels].astype(np.float64)
+        horizontal = _robust_lstsq(geometry.turn_design, rigid[:, 0])
+        tx, turn = horizontal
+        nose_v = rigid[~geometry.rigid_forehead, 1]
+        ty = _robust_mean(nose_v)
+        predicted_u = geometry.turn_design @ horizontal
+        predicted_v = ty + turn * geometry.rigid_x
+        residual = np.hypot(rigid[:, 0] - predicted_u, rigid[:, 1] - predicted_v)
+        residual = residual[~geometry.rigid_forehead]  # the fit's error where it is trusted most
+        params = np.array([[tx, ty], [0.0, turn], [-turn, 0.0]], np.float32)  # as an affine (3, 2)
+        # what is left once the head's motion is removed, pooled over the AU regions' pixels
+        planes = np.empty((len(geometry.region_pixels), 3), np.float32)
+        np.subtract(flat[geometry.region_pixels], geometry.region_design @ params,
+                    out=planes[:, :2])
+        planes[:, 2] = _norm(planes[:, :2])
+        pooled = np.add.reduceat(planes, geometry.region_starts, axis=0) / geometry.region_sizes[:, None]
+        out[: 3 * len(REGIONS)] = pooled.ravel()
+        face = _norm(flat[geometry.face_pixels] - geometry.face_design @ params)
+        # head motion where the eyes are: translation, rotation (deg)
+        ex, ey = geometry.eyes_xy
+        dx = params[0, 0] + params[1, 0] * ex + params[2, 0] * ey
+        dy = params[0, 1] + params[1, 1] * ex + params[2, 1] * ey
+        out[_GLOBAL["head_dx"]] = dx
+        out[_GLOBAL["head_dy"]] = dy
+        out[_GLOBAL["head_rot"]] = np.degrees(turn)
+        out[_GLOBAL["head_mag"]] = np.hypot(dx, dy)
+        out[_GLOBAL["head_fit_error"]] = _median(residual)
+        out[_GLOBAL["residual_total"]] = float(face.mean()) if len(face) else 0.0
         return out
 
     def reset(self) -> None:
         self._crops.clear()
         self._frame = -1
         self._held = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
-        self._box = None
-        self._frames_since_detect = DETECT_EVERY_FRAMES
-        self._misses = 0
+        self._geometry, self._centres, self._state = None, None, None
+        self.tracker.reset()
 
 
 def extract_session_features(
@@ -312,9 +311,33 @@ def _extract(frames: Any, fps: float, spec: FeatureSpec | None, progress: Callab
     return np.asarray(rows, np.float32).reshape(-1, len(VIDEO_FEATURE_NAMES))
 
 
+def _robust_lstsq(design: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Least squares, refitted without the samples whose residual exceeds INLIER_FACTOR times the median."""
+    params = np.linalg.lstsq(design, target, rcond=None)[0]
+    residual = np.abs(design @ params - target)
+    keep = residual <= INLIER_FACTOR * _median(residual) + 1e-6
+    if keep.sum() >= MIN_RIGID_SAMPLES:
+        params = np.linalg.lstsq(design[keep], target[keep], rcond=None)[0]
+    return params
+
+
+def _robust_mean(values: np.ndarray) -> float:
+    """Mean of the values within INLIER_FACTOR median absolute deviations of their median."""
+    centre = _median(values)
+    spread = np.abs(values - centre)
+    return float(np.mean(values[spread <= INLIER_FACTOR * _median(spread) + 1e-6]))
+
+
+def _norm(xy: np.ndarray) -> np.ndarray:
+    """Row lengths of an (n, 2) array."""
+    return np.sqrt(np.einsum("ij,ij->i", xy, xy))
+
+
 def _median(values: np.ndarray) -> float:
     """np.median without its NaN checks (a few times faster on the short arrays here)."""
     n = len(values)
+    if n == 0:
+        return 0.0
     middle = np.partition(values, [(n - 1) // 2, n // 2])
     return float(0.5 * (middle[(n - 1) // 2] + middle[n // 2]))
 
@@ -357,3 +380,7 @@ def video_window(
     if len(times) == 1:
         out[valid] = features[0]
     return out
+
+
+__all__ = ["GLOBAL_FEATURES", "VIDEO_FEATURE_NAMES", "VideoFeatureExtractor",
+           "extract_session_features", "hold_features", "video_window"]

@@ -63,6 +63,9 @@ REFRACTORY_S: Final = 0.25
 """Peaks closer than this to the last confirmed one are the same beat found again (it is below the
 shortest RR interval, 60 / ``HR_MAX_BPM`` = 0.27 s)."""
 
+INTERPOLATOR_CACHE: Final = 4
+"""Heart-rate interpolators kept (by peak count): the newest, and a few "as known at" views of decisions."""
+
 POLARITY_DECISION_S: Final = 5.0
 """Signal used to decide the ECG's polarity once per session.  On the biphasic BIOPAC ERS100C recording
 (tests/data/acq/physio-5.0.1.acq) every 5 s window gives the offline answer; 3-4 s windows sometimes not."""
@@ -118,7 +121,8 @@ class CausalHeartRate:
         self._gaps: list[int] = []  # absolute index of the first sample of each run of lost samples
         self._last_lost = False  # whether the newest sample was lost
         self._peaks_array = np.empty(0, dtype=np.int64)
-        self._interp: tuple[int, PchipInterpolator | None, int, int] | None = None
+        # interpolators by the number of peaks they use (the newest and one "as known at" prefix)
+        self._interp: dict[int, tuple[PchipInterpolator | None, int, int]] = {}
 
     # --- input -----------------------------------------------------------------------------------------
 
@@ -223,27 +227,47 @@ class CausalHeartRate:
         detector."""
         return np.asarray(self._gaps, dtype=np.int64)
 
-    def covers(self, sample: int) -> bool:
-        """Whether a confirmed peak follows ``sample``: only then is the HR there interpolated between beats
-        rather than held at the last beat's rate (so its HRS is final)."""
-        return bool(self._peaks) and self._peaks[-1] > sample
+    def known_peaks(self, upto: int | None = None) -> int:
+        """How many of the peaks had been confirmed when sample ``upto`` arrived (all of them for None).
+        Peaks are confirmed in order, so those are the first ones."""
+        if upto is None:
+            return len(self._peaks)
+        return int(np.searchsorted(np.asarray(self._confirmed_at[: len(self._peaks)]), upto, side="right"))
+
+    def covers(self, sample: int, upto: int | None = None) -> bool:
+        """Whether a confirmed peak (confirmed by ``upto``) follows ``sample``: only then is the HR there
+        interpolated between beats rather than held at the last beat's rate (so its HRS is final)."""
+        count = self.known_peaks(upto)
+        return count > 0 and self._peaks[count - 1] > sample
+
+    def covered_at(self, sample: int) -> int | None:
+        """The sample at which the first peak after ``sample`` was confirmed (None while there is none)."""
+        peaks = self.peaks
+        first = int(np.searchsorted(peaks, sample, side="right"))
+        return int(self._confirmed_at[first]) if first < len(peaks) else None
 
     # --- heart rate ------------------------------------------------------------------------------------
 
-    def _interpolator(self) -> tuple[PchipInterpolator, int, int] | None:
-        """PCHIP of the heart period (s) over the peaks, cached until a new peak arrives."""
-        peaks = self.peaks
-        if peaks.size < 2:
+    def _interpolator(self, upto: int | None = None) -> tuple[PchipInterpolator, int, int] | None:
+        """PCHIP of the heart period (s) over the peaks confirmed by ``upto``, cached per peak count."""
+        count = self.known_peaks(upto)
+        if count < 2:
             return None
-        if self._interp is None or self._interp[0] != peaks.size:
-            periods = _beat_periods(peaks, self.sampling_rate, self.gaps)
+        if count not in self._interp:
+            peaks = self.peaks[:count]
+            gaps = self.gaps
+            if upto is not None:
+                gaps = gaps[gaps < upto]
+            periods = _beat_periods(peaks, self.sampling_rate, gaps)
             interp = PchipInterpolator(peaks, periods) if np.all(np.isfinite(periods)) else None
-            self._interp = (peaks.size, interp, int(peaks[0]), int(peaks[-1]))
-        _, interp, first, last = self._interp
+            if len(self._interp) >= INTERPOLATOR_CACHE:
+                self._interp.pop(min(self._interp))
+            self._interp[count] = (interp, int(peaks[0]), int(peaks[-1]))
+        interp, first, last = self._interp[count]
         return None if interp is None else (interp, first, last)
 
-    def rate_curve(self, start: int, stop: int) -> NDArray[np.float64]:
-        """HR (bpm) at samples ``start..stop-1`` from the peaks confirmed so far.
+    def rate_curve(self, start: int, stop: int, upto: int | None = None) -> NDArray[np.float64]:
+        """HR (bpm) at samples ``start..stop-1`` from the peaks confirmed so far (or by sample ``upto``).
 
         Beat-interpolated exactly like :func:`inference.signal.ecg.signal_rate` (monotone cubic over the
         RR periods, held constant before the first and after the last peak, clipped to
@@ -252,36 +276,36 @@ class CausalHeartRate:
         """
         if stop < start:
             raise ValueError(f"stop ({stop}) must not precede start ({start})")
-        found = self._interpolator()
+        found = self._interpolator(upto)
         if found is None:
             return np.full(stop - start, np.nan)
         interp, first, last = found
         x = np.clip(np.arange(start, stop, dtype=np.float64), first, last)
         return np.clip(60.0 / interp(x), HR_MIN_BPM, HR_MAX_BPM)
 
-    def rate_at(self, sample: int) -> float:
+    def rate_at(self, sample: int, upto: int | None = None) -> float:
         """HR (bpm) at ``sample`` from the peaks confirmed so far (NaN before two peaks)."""
-        return float(self.rate_curve(sample, sample + 1)[0])
+        return float(self.rate_curve(sample, sample + 1, upto)[0])
 
-    def hrs_curve(self, start: int, stop: int) -> NDArray[np.float64]:
+    def hrs_curve(self, start: int, stop: int, upto: int | None = None) -> NDArray[np.float64]:
         """HRS = |dHR/dt| (bpm/s) at samples ``start..stop-1`` by central differences, as
         :func:`inference.signal.ecg.heart_rate_slope` computes it inside a curve."""
-        rate = self.rate_curve(start - 1, stop + 1)
+        rate = self.rate_curve(start - 1, stop + 1, upto)
         return np.abs(rate[2:] - rate[:-2]) * (self.sampling_rate / 2.0)
 
-    def hrs_at(self, sample: int) -> float:
+    def hrs_at(self, sample: int, upto: int | None = None) -> float:
         """HRS (bpm/s) at ``sample`` from the peaks confirmed so far (NaN before two peaks).
 
         After the last confirmed peak the HR is held, so the HRS there is 0 until the next beat is
         confirmed: check :meth:`covers` before trusting it.
         """
-        return float(self.hrs_curve(sample, sample + 1)[0])
+        return float(self.hrs_curve(sample, sample + 1, upto)[0])
 
-    def mean_hrs(self, start: int, stop: int) -> float:
+    def mean_hrs(self, start: int, stop: int, upto: int | None = None) -> float:
         """Mean HRS (bpm/s) over samples ``start..stop-1`` (e.g. the trial so far); NaN before two peaks."""
         if stop <= start:
             raise ValueError(f"empty range {start}..{stop}")
-        hrs = self.hrs_curve(start, stop)
+        hrs = self.hrs_curve(start, stop, upto)
         return float(np.mean(hrs)) if np.all(np.isfinite(hrs)) else float("nan")
 
 
