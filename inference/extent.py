@@ -31,6 +31,7 @@ class ExtentSettings:
     onset_fraction: float = 0.1  # onset: the last rise out of this fraction of the peak before the apex
     offset_fraction: float = 0.2  # offset: the first return below this fraction of the peak after it
     smoothing_ms: float = 40.0  # moving average of the rebuilt displacement (the chains' noise)
+    rest_ms: float = 20.0  # the onset and offset need the face this long below their level
     region_share: float = 0.5  # regions whose peak displacement reaches this share of the largest join in
     max_regions: int = 4
     noise_floor_px: float = 0.005  # smallest region noise a strength divides by
@@ -106,6 +107,16 @@ def _detrended(displacement: np.ndarray, times: np.ndarray, apex_ms: float, sett
     return displacement - (d0 + slope * (times - t0)[:, None, None])
 
 
+def _runs_below(values: np.ndarray, level: float, length: int) -> int | None:
+    """Index of the first of ``length`` samples in a row at or below ``level`` (None: there is none)."""
+    low = (values <= level).astype(np.int64)
+    if len(low) < length:
+        return None
+    runs = np.convolve(low, np.ones(length, np.int64), mode="valid")
+    found = np.flatnonzero(runs == length)
+    return int(found[0]) if found.size else None
+
+
 def _moving_average(values: np.ndarray, width: int) -> np.ndarray:
     if width <= 1 or len(values) < width:
         return values
@@ -142,9 +153,9 @@ def measure_extent(
     if not search.any():
         return None
     size = np.hypot(displacement[..., 0], displacement[..., 1])  # (m, regions)
-    # each region's own noise: the median size of its lagged flow over the span (most of which is rest)
-    deltas = region_deltas(video_features[lo:hi])
-    noise = np.maximum(np.median(np.hypot(deltas[..., 0], deltas[..., 1]), axis=0), settings.noise_floor_px)
+    # each region's own level of drift and noise: the median size of its rebuilt displacement over the span
+    # (most of which is rest), so that a region that moved stands out from one whose chains wandered
+    noise = np.maximum(np.median(size, axis=0), settings.noise_floor_px)
     peaks = np.where(search[:, None], size, 0.0).max(axis=0)
     if not peaks.max() > 0:
         return None
@@ -164,11 +175,13 @@ def measure_extent(
     peak = profile[apex]
     if not peak > 0:
         return None
-    onset_level, offset_level = settings.onset_fraction * peak, settings.offset_fraction * peak
-    below = np.flatnonzero(profile[:apex] <= onset_level)
-    onset = int(below[-1]) + 1 if below.size else 0
-    after = np.flatnonzero(profile[apex:] <= offset_level)
-    offset = apex + int(after[0]) - 1 if after.size else len(times) - 1
+    # the face is at rest again only when the profile stays low a moment (noise dips right at the apex do not
+    # end a movement)
+    rest = max(1, round(settings.rest_ms / frame_period))
+    quiet_before = _runs_below(profile[:apex][::-1], settings.onset_fraction * peak, rest)
+    onset = apex - quiet_before if quiet_before is not None else 0
+    quiet_after = _runs_below(profile[apex:], settings.offset_fraction * peak, rest)
+    offset = apex + quiet_after - 1 if quiet_after is not None else len(times) - 1
     onset, offset = min(onset, apex), max(offset, apex)
     return Extent(lo + onset, lo + apex, lo + offset, float(times[onset]), float(times[apex]),
                   float(times[offset]), float(peak), tuple(list(REGIONS)[r] for r in chosen))
