@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -31,7 +32,7 @@ from inference.alerts import Alert, AlertSink, deliver_all
 from inference.decision import HrsFilter
 from inference.extent import EXTENT, ExtentSettings
 from inference.features.spec import FeatureSpec
-from inference.features.video import VideoFeatureExtractor
+from inference.features.video import TrackedFrame, VideoFeatureExtractor
 from inference.history import History
 from inference.signal.causal import CausalHeartRate
 from inference.spotters import Candidate, Spotter
@@ -55,7 +56,8 @@ class EngineStats:
     alerts: int = 0
     genuine: int = 0
     score_seconds: float = 0.0
-    feature_seconds: float = 0.0
+    track_seconds: float = 0.0  # following the face and cutting the crops (stage 1 of the features)
+    flow_seconds: float = 0.0  # optical flow and pooling (stage 2)
     latencies_s: list[float] = field(default_factory=list)
 
 
@@ -115,9 +117,21 @@ class SpottingEngine:
 
     def frame_features(self, frame: np.ndarray) -> np.ndarray:
         """The next frame's motion features (frames in order; touches only the extractor's state)."""
+        return self.measure_frame(self.track_frame(frame))
+
+    def track_frame(self, frame: np.ndarray) -> TrackedFrame:
+        """Stage 1 of :meth:`frame_features` (the face followed, the crops cut), for frames in order."""
         started = time.perf_counter()
-        features = self.extractor.push(frame)
-        self.stats.feature_seconds += time.perf_counter() - started
+        tracked = self.extractor.track(frame)
+        self.stats.track_seconds += time.perf_counter() - started
+        return tracked
+
+    def measure_frame(self, tracked: TrackedFrame) -> np.ndarray:
+        """Stage 2 of :meth:`frame_features` (the flow), in the order stage 1 gave them; may run in
+        another thread than stage 1."""
+        started = time.perf_counter()
+        features = self.extractor.measure(tracked)
+        self.stats.flow_seconds += time.perf_counter() - started
         return features
 
     def add_features(self, features: np.ndarray, ecg_sample: int, host_ns: int = 0) -> None:
@@ -246,11 +260,13 @@ class SpottingEngine:
 
 
 class EngineThreads:
-    """Runs a :class:`SpottingEngine` on the acquisition's ring buffers: a feature thread (frames into
-    facial motion features), a heart thread (ECG into R-peaks and heart rate) and a scoring thread (the
-    spotter, extents, decisions, alerts)."""
+    """Runs a :class:`SpottingEngine` on the acquisition's ring buffers: two feature threads (one follows the
+    face and cuts the aligned crops, the other computes the optical flow between them: each about half the
+    work, on both cores), a heart thread (ECG into R-peaks and heart rate) and a scoring thread (the spotter,
+    extents, decisions, alerts)."""
 
     POLL_S = 0.005
+    TRACKED_FRAMES = 64  # frames between the two feature stages (the tracking waits when the flow lags)
 
     def __init__(self, engine: SpottingEngine, frames_ring, ecg_ring, *, lossless_hold=None,
                  edge_of: Callable[[int], int | None] | None = None,
@@ -269,8 +285,12 @@ class EngineThreads:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.frames_lost = 0
+        # (tracked frame, stamp, host_ns) from the tracking thread to the flow thread; None: no more
+        self._tracked: queue.Queue[tuple[TrackedFrame, int, int] | None] = queue.Queue(self.TRACKED_FRAMES)
+        self._flow_failed = threading.Event()
         self._threads = [
             threading.Thread(target=self._feature_loop, name="features", daemon=True),
+            threading.Thread(target=self._flow_loop, name="flow", daemon=True),
             threading.Thread(target=self._heart_loop, name="heart", daemon=True),
             threading.Thread(target=self._score_loop, name="scoring", daemon=True),
         ]
@@ -288,7 +308,44 @@ class EngineThreads:
             self.engine.finish()
 
     def _feature_loop(self) -> None:
-        self._loop(self._pull, "feature")
+        try:
+            self._loop(self._pull, "feature")
+        finally:
+            self._hand_over(None)
+
+    def _hand_over(self, item: tuple[TrackedFrame, int, int] | None) -> None:
+        """Into the flow thread's queue, waiting while it is full (unless the flow thread has failed)."""
+        while not self._flow_failed.is_set():
+            try:
+                self._tracked.put(item, timeout=self.POLL_S)
+                return
+            except queue.Full:
+                continue
+        if item is not None:
+            raise RuntimeError("the engine's flow thread has stopped")
+
+    def _flow_loop(self) -> None:
+        """Stage 2 of the features, in the order the tracking thread gave them, handed to the engine in
+        batches (one lock per batch)."""
+        try:
+            finished = False
+            while not finished:
+                batch = [self._tracked.get()]
+                while len(batch) < self.TRACKED_FRAMES and batch[-1] is not None:
+                    try:
+                        batch.append(self._tracked.get_nowait())
+                    except queue.Empty:
+                        break
+                finished = batch[-1] is None
+                done = [(self.engine.measure_frame(tracked), stamp, host_ns)
+                        for tracked, stamp, host_ns in (item for item in batch if item is not None)]
+                with self._lock:
+                    for features, stamp, host_ns in done:
+                        self.engine.add_features(features, stamp, host_ns)
+        except BaseException as exc:
+            log.exception("engine flow thread failed")
+            self.error = exc
+            self._flow_failed.set()
 
     def _heart_loop(self) -> None:
         self._loop(self._pull_ecg, "heart")
@@ -322,18 +379,17 @@ class EngineThreads:
         return measured
 
     def _pull(self, final: bool) -> bool:
-        """Frames into features, each stamped with its trigger edge's ECG sample; features are computed
-        outside the engine's lock and handed over in one go."""
+        """Frames into tracked frames (stage 1 of the features), each stamped with its trigger edge's ECG
+        sample, handed to the flow thread."""
         frames = self._frames.read_new(max_items=32, copy=False)
         self.frames_lost += frames.lost
-        done: list[tuple[np.ndarray, int, int]] = []  # (features, stamp, host_ns)
         while self._waiting:  # frames that waited for their edge go first, in order
             frame, pulse, predicted, host_ns = self._waiting[0]
             stamp = self._stamp(pulse, predicted, final)
             if stamp is None:
                 break
             self._waiting.popleft()
-            done.append((self.engine.frame_features(frame), stamp, host_ns))
+            self._hand_over((self.engine.track_frame(frame), stamp, host_ns))
         for i in range(len(frames.items)):
             meta = frames.meta[i]
             pulse, predicted = int(meta["trigger_pulse"]), int(meta["ecg_sample"])
@@ -342,11 +398,7 @@ class EngineThreads:
             if stamp is None:  # copy: the ring may overwrite the frame while it waits
                 self._waiting.append((np.array(frames.items[i]), pulse, predicted, host_ns))
             else:
-                done.append((self.engine.frame_features(frames.items[i]), stamp, host_ns))
-        if done:
-            with self._lock:
-                for features, stamp, host_ns in done:
-                    self.engine.add_features(features, stamp, host_ns)
+                self._hand_over((self.engine.track_frame(frames.items[i]), stamp, host_ns))
         return bool(len(frames.items))
 
     def _score_loop(self) -> None:

@@ -180,3 +180,33 @@ def test_window_resampling_is_rate_independent() -> None:
     assert np.max(np.abs(windows[0] - windows[1])) < 0.1
     outside = video_window(*features(150.0), 900.0, spec)
     assert np.all(outside[-5:] == 0)
+
+
+def test_the_two_stages_in_two_threads_give_what_push_gives(session: Path) -> None:
+    """The engine runs tracking and flow in two threads: the features must be the very ones of one thread,
+    frame for frame, through the face's loss and return too (frames blanked in the middle)."""
+    import queue
+    import threading
+
+    reader = SessionReader(session)
+    frames = [reader.frame(i) for i in range(150)]
+    frames[60:75] = [np.zeros_like(frames[0])] * 15  # the face lost, then found again
+    one_thread = VideoFeatureExtractor(reader.fps)
+    expected = np.array([one_thread.push(frame) for frame in frames])
+    extractor = VideoFeatureExtractor(reader.fps)
+    handover: queue.Queue = queue.Queue(8)  # small: the tracking stage waits for the flow stage
+    got: list[np.ndarray] = []
+
+    def flow() -> None:
+        while (tracked := handover.get()) is not None:
+            got.append(extractor.measure(tracked))
+
+    worker = threading.Thread(target=flow)
+    worker.start()
+    for frame in frames:
+        handover.put(extractor.track(frame))
+    handover.put(None)
+    worker.join()
+    assert np.array_equal(np.array(got), expected)
+    assert (expected[60:75, VIDEO_FEATURE_NAMES.index("face_present")] == 0).all()
+    assert expected[-1, VIDEO_FEATURE_NAMES.index("face_present")] == 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import cv2
@@ -96,6 +97,21 @@ class _CropGeometry:
                                             -(self.rigid_pixels // side - centre).astype(np.float64)])
         self.region_design = design(self.region_pixels)
         self.face_design = design(self.face_pixels)
+
+
+@dataclass(frozen=True)
+class TrackedFrame:
+    """What :meth:`VideoFeatureExtractor.track` hands to :meth:`VideoFeatureExtractor.measure`: whether the
+    frame is measured, its features so far (None: no face), and the two aligned crops with the region
+    geometry to pool on (None: nothing to compare with yet)."""
+
+    measured: bool
+    features: np.ndarray | None
+    crops: tuple[np.ndarray, np.ndarray] | None = None
+    geometry: _CropGeometry | None = None
+
+
+_HELD: Final = TrackedFrame(False, np.zeros(0, np.float32))  # a face, not measured: the last measurement
 
 
 class VideoFeatureExtractor:
@@ -189,10 +205,15 @@ class VideoFeatureExtractor:
         """Features of the next frame (uint8 HxW or BGR, any size): float32 (len(VIDEO_FEATURE_NAMES),).
 
         Motion is measured on every :attr:`step`-th frame (the face is followed on all of them); the frames
-        between get the last measurement (see :func:`hold_features`, its offline twin)."""
+        between get the last measurement (see :func:`hold_features`, its offline twin). The same as
+        ``measure(track(frame))``: the two stages may run in two threads (frames in order through each)."""
+        return self.measure(self.track(frame))
+
+    def track(self, frame: np.ndarray) -> TrackedFrame:
+        """Stage 1: follow the face and cut the aligned crops (face mesh, warps). Touches only the tracking
+        state; the result holds copies, never the frame itself."""
         self._frame += 1
         n = self._frame
-        out = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
         if frame.ndim == 3:
             frame = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         state = self.tracker.push(frame)
@@ -200,37 +221,49 @@ class VideoFeatureExtractor:
         if state is None:
             self._state, self._geometry, self._centres = None, None, None
             self._crops.clear()
-            if measured:
-                self._held = out.copy()
-            return out
+            return TrackedFrame(measured, None)
         self._state = state
         if state.updated or self._geometry is None:
             self._update_geometry(state)
         if not measured and (n + self.reference_lag) % self.step:  # neither measured nor a reference
-            return self._held.copy()
+            return _HELD
         while self._crops and self._crops[0][0] < n - self.reference_lag:
             self._crops.popleft()
         if (n + self.reference_lag) % self.step == 0:  # a later measured frame's reference
             self._crops.append((n, *self._face_patch(frame, state)))
         if not measured:
-            return self._held.copy()
+            return _HELD
+        out = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
         out[_PRESENT] = 1.0
         out[_GLOBAL["eye_aperture"]] = state.eye_aperture
         out[_GLOBAL["mouth_aperture"]] = state.mouth_aperture
-        if self._crops and self._crops[0][0] == n - self.reference_lag:
-            # both crops cut with the alignment of now: the flow holds the face's motion, not the
-            # alignment's frame-to-frame jitter
-            transform = state.crop_transform(self.spec.crop_px)
-            _, patch, origin = self._crops[0]
-            reference = self._crop(patch, origin, transform)
-            current = self._crop(frame, np.zeros(2), transform)
-            out = self._pool(self._flow.calc(reference, current, None), out)
-        self._held = out
-        return out.copy()
+        if not (self._crops and self._crops[0][0] == n - self.reference_lag):
+            return TrackedFrame(True, out)
+        # both crops cut with the alignment of now: the flow holds the face's motion, not the alignment's
+        # frame-to-frame jitter
+        transform = state.crop_transform(self.spec.crop_px)
+        _, patch, origin = self._crops[0]
+        crops = (self._crop(patch, origin, transform), self._crop(frame, np.zeros(2), transform))
+        return TrackedFrame(True, out, crops, self._geometry)
 
-    def _pool(self, flow: np.ndarray, out: np.ndarray) -> np.ndarray:
-        geometry = self._geometry
-        assert geometry is not None
+    def measure(self, tracked: TrackedFrame) -> np.ndarray:
+        """Stage 2: the optical flow between the crops, pooled on the regions (or the held measurement).
+        Touches only the flow state."""
+        if tracked.features is None:  # no face
+            out = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
+        elif not tracked.measured:
+            return self._held.copy()
+        elif tracked.crops is None:
+            out = tracked.features.copy()
+        else:
+            reference, current = tracked.crops
+            out = self._pool(self._flow.calc(reference, current, None), tracked.features.copy(),
+                             tracked.geometry)
+        if tracked.measured:
+            self._held = out.copy()
+        return out
+
+    def _pool(self, flow: np.ndarray, out: np.ndarray, geometry: _CropGeometry) -> np.ndarray:
         flat = flow.reshape(-1, 2)
         # the head's own motion: a translation and a turn (roll). The turn and the horizontal shift are fitted
         # to the nose's and the forehead's horizontal flow (u = tx - r*y: 2 d of height make the turn well
@@ -382,5 +415,5 @@ def video_window(
     return out
 
 
-__all__ = ["GLOBAL_FEATURES", "VIDEO_FEATURE_NAMES", "VideoFeatureExtractor",
+__all__ = ["GLOBAL_FEATURES", "VIDEO_FEATURE_NAMES", "TrackedFrame", "VideoFeatureExtractor",
            "extract_session_features", "hold_features", "video_window"]
