@@ -344,7 +344,7 @@ class EngineThreads:
                         self.engine.add_features(features, stamp, host_ns)
         except BaseException as exc:
             log.exception("engine flow thread failed")
-            self.error = exc
+            self.error = self.error or exc
             self._flow_failed.set()
 
     def _heart_loop(self) -> None:
@@ -359,7 +359,7 @@ class EngineThreads:
                 pass
         except BaseException as exc:
             log.exception("engine %s thread failed", name)
-            self.error = exc
+            self.error = self.error or exc  # the first failure is the cause (the flow thread's, say)
 
     def _pull_ecg(self, final: bool) -> bool:
         """ECG into the engine: R-peaks and heart rate (its own thread: the detector runs beside the video

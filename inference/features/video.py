@@ -101,17 +101,18 @@ class _CropGeometry:
 
 @dataclass(frozen=True)
 class TrackedFrame:
-    """What :meth:`VideoFeatureExtractor.track` hands to :meth:`VideoFeatureExtractor.measure`: whether the
-    frame is measured, its features so far (None: no face), and the two aligned crops with the region
-    geometry to pool on (None: nothing to compare with yet)."""
+    """What :meth:`VideoFeatureExtractor.track` hands to :meth:`VideoFeatureExtractor.measure`: whether a
+    face is tracked and the frame measured; for a measured frame its features so far, and the two aligned
+    crops with the region geometry to pool on (None: nothing to compare with yet)."""
 
+    face: bool
     measured: bool
-    features: np.ndarray | None
+    features: np.ndarray | None = None
     crops: tuple[np.ndarray, np.ndarray] | None = None
     geometry: _CropGeometry | None = None
 
 
-_HELD: Final = TrackedFrame(False, np.zeros(0, np.float32))  # a face, not measured: the last measurement
+_HELD: Final = TrackedFrame(face=True, measured=False)  # the frame gets the last measurement
 
 
 class VideoFeatureExtractor:
@@ -221,7 +222,7 @@ class VideoFeatureExtractor:
         if state is None:
             self._state, self._geometry, self._centres = None, None, None
             self._crops.clear()
-            return TrackedFrame(measured, None)
+            return TrackedFrame(face=False, measured=measured)
         self._state = state
         if state.updated or self._geometry is None:
             self._update_geometry(state)
@@ -238,27 +239,27 @@ class VideoFeatureExtractor:
         out[_GLOBAL["eye_aperture"]] = state.eye_aperture
         out[_GLOBAL["mouth_aperture"]] = state.mouth_aperture
         if not (self._crops and self._crops[0][0] == n - self.reference_lag):
-            return TrackedFrame(True, out)
+            return TrackedFrame(face=True, measured=True, features=out)
         # both crops cut with the alignment of now: the flow holds the face's motion, not the alignment's
         # frame-to-frame jitter
         transform = state.crop_transform(self.spec.crop_px)
         _, patch, origin = self._crops[0]
         crops = (self._crop(patch, origin, transform), self._crop(frame, np.zeros(2), transform))
-        return TrackedFrame(True, out, crops, self._geometry)
+        return TrackedFrame(face=True, measured=True, features=out, crops=crops, geometry=self._geometry)
 
     def measure(self, tracked: TrackedFrame) -> np.ndarray:
         """Stage 2: the optical flow between the crops, pooled on the regions (or the held measurement).
         Touches only the flow state."""
-        if tracked.features is None:  # no face
+        if not tracked.face:
             out = np.zeros(len(VIDEO_FEATURE_NAMES), np.float32)
         elif not tracked.measured:
             return self._held.copy()
-        elif tracked.crops is None:
-            out = tracked.features.copy()
         else:
-            reference, current = tracked.crops
-            out = self._pool(self._flow.calc(reference, current, None), tracked.features.copy(),
-                             tracked.geometry)
+            assert tracked.features is not None
+            out = tracked.features.copy()
+            if tracked.crops is not None and tracked.geometry is not None:
+                reference, current = tracked.crops
+                out = self._pool(self._flow.calc(reference, current, None), out, tracked.geometry)
         if tracked.measured:
             self._held = out.copy()
         return out
