@@ -29,10 +29,7 @@ from pathlib import Path
 import neurokit2 as nk
 import numpy as np
 
-# benchmarks/acquisition.py would shadow the `acquisition` package when this runs from benchmarks/
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (HERE, ROOT)]
+ROOT = Path(__file__).resolve().parent.parent
 
 from acquisition.readers.ecg_files import read_ecg  # noqa: E402
 from inference.signal.causal import CausalHeartRate  # noqa: E402

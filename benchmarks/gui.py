@@ -20,17 +20,13 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# benchmarks/acquisition.py is named like the `acquisition` package: keep the package importable
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
 
-import numpy as np  # noqa: E402
-import pyqtgraph as pg  # noqa: E402
-from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
-
-from acquisition.session import SessionReader  # noqa: E402
-from app.gui.controller import DeviceChoice, LabController, default_model_path  # noqa: E402
-from app.gui.window import MainWindow  # noqa: E402
+from acquisition.session import SessionReader
+from app.gui.controller import DeviceChoice, LabController, default_model_path
+from app.gui.window import MainWindow
 
 FRAME_SIZE = (2040, 1080)
 TICK_GOAL_MS = 15.0

@@ -21,15 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-# benchmarks/acquisition.py shadows the `acquisition` package when benchmarks/ leads sys.path: drop it
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-
-from inference.features.spec import FeatureSpec  # noqa: E402
-from inference.runtime import INPUT_NAMES, Normalization, SpottingModel, input_shapes  # noqa: E402
+from inference.features.spec import FeatureSpec
+from inference.runtime import INPUT_NAMES, Normalization, SpottingModel, input_shapes
 
 GOAL_P99_MS = 5.0
-DEMO_MODEL = HERE.parent / "models" / "cmcl-net-demo.onnx"
+DEMO_MODEL = Path(__file__).resolve().parent.parent / "models" / "cmcl-net-demo.onnx"
 DEFAULT_VIDEO_CHANNELS = 48  # only for the random model when no file is given
 INPUT_POOL = 64  # distinct random windows cycled through the timed calls
 NS_PER_MS = 1e6

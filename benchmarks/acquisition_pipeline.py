@@ -1,6 +1,6 @@
 """Mock acquisition at 150 fps, 2040x1080 MONO8, ECG at 1 kHz through the trigger box mock, recorder on.
 
-    .venv/bin/python benchmarks/acquisition.py [--seconds 60] [--write-seconds 10] [--out DIR]
+    .venv/bin/python benchmarks/acquisition_pipeline.py [--seconds 60] [--write-seconds 10] [--out DIR]
 
 Prints: frames dropped, ECG samples lost, worst sync error (frames), CPU used by the acquisition side
 (capture, ECG and NDT reader threads, recorder) apart from the mock devices, ring write cost per frame

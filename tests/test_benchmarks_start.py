@@ -1,0 +1,45 @@
+"""Every benchmark script starts as a script (its own folder first on sys.path, where a script named like one
+of mespot's packages would hide it), and the quick ones print their figures at a tiny size, so none rots."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = sorted(BENCHMARKS.glob("*.py"))
+PACKAGES = ("acquisition", "app", "inference", "models", "hardware_mocks", "tests")
+TIMEOUT_S = 120
+
+
+def _run(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
+                          timeout=TIMEOUT_S, cwd=BENCHMARKS.parent)
+
+
+def test_no_benchmark_is_named_like_a_package() -> None:
+    assert SCRIPTS
+    assert not [s.name for s in SCRIPTS if s.stem in PACKAGES]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_a_benchmark_starts(script: Path) -> None:
+    done = _run(script, "--help")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("usage:")
+
+
+@pytest.mark.parametrize(("name", "args", "figure"), [
+    ("ring_buffer", ("--seconds", "0.2", "--repeats", "1"), "ring write per frame:"),
+    ("onnx_latency", ("--repeats", "20", "--warmup", "2"), "batch-1 score over 20 calls"),
+    ("video_features", ("--frames", "40"), "ms per frame mean"),
+])
+def test_a_quick_benchmark_prints_its_figures_at_a_tiny_size(name: str, args: tuple[str, ...],
+                                                              figure: str) -> None:
+    done = _run(BENCHMARKS / f"{name}.py", *args)
+    # exit 1 is a goal missed (likely at a tiny size, on a busy machine); a crash is a traceback
+    assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert figure in done.stdout
