@@ -27,13 +27,12 @@ from pathlib import Path
 import numpy as np
 
 # this file is named like the `acquisition` package: run from benchmarks/, keep the package importable
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+from acquisition.recorder import Recorder
+from acquisition.session import FRAME_INDEX_DTYPE, SessionWriter
+from app.config import load_config
+from app.devices import build_acquisition, mock_lab, session_metadata
 
-from acquisition.recorder import Recorder  # noqa: E402
-from acquisition.session import FRAME_INDEX_DTYPE, SessionWriter  # noqa: E402
-from app.config import load_config  # noqa: E402
-from app.devices import build_acquisition, mock_lab, session_metadata  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 
 def _ring_benchmark():

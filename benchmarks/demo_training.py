@@ -24,12 +24,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # `acquisition.py` lives here too
+from app.cli import main
+from app.commands.train import DEFAULT_WORKDIR
+from models.demo import DEMO_MODEL, DEMO_REPORT
 
-from app.cli import main  # noqa: E402
-from app.commands.train import DEFAULT_WORKDIR  # noqa: E402
-from models.demo import DEMO_MODEL, DEMO_REPORT  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 TRAINING_GOAL_S = 30 * 60.0
 COMPARED = ("best_epoch", "val_auc", "threshold", "val_interval_me_f1")

@@ -26,14 +26,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # `acquisition.py` lives here too
+from acquisition.readers.video import open_video
+from inference.face.layout import RIGID_POINTS, STABLE_POINTS, TRACKING
+from inference.face.models import detect_faces, face_mesh
+from inference.face.tracker import FaceTracker, canonical_to_crop, similarity_transform
+from inference.features.spec import FeatureSpec
 
-from acquisition.readers.video import open_video  # noqa: E402
-from inference.face.layout import RIGID_POINTS, STABLE_POINTS, TRACKING  # noqa: E402
-from inference.face.models import detect_faces, face_mesh  # noqa: E402
-from inference.face.tracker import FaceTracker, canonical_to_crop, similarity_transform  # noqa: E402
-from inference.features.spec import FeatureSpec  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 VIDEOS = HERE.parent / "tests" / "data" / "video"
 STILL_PX = 0.3  # raw-frame face motion (px per frame) below which the face counts as still

@@ -28,12 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # `acquisition.py` lives here too
-
-from app.cli import main  # noqa: E402
-from app.commands.demo import DEFAULT_DEMO_DIR, ensure_demo_session  # noqa: E402
-from models.demo import DEMO_MODEL  # noqa: E402
+from app.cli import main
+from app.commands.demo import DEFAULT_DEMO_DIR, ensure_demo_session
+from models.demo import DEMO_MODEL
 
 THROUGHPUT_GOAL = 10.0
 LATENCY_GOAL_S = 1.5

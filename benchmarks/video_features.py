@@ -19,12 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # `acquisition.py` lives here too
+from acquisition.session import SessionReader
+from app.commands.demo import DEFAULT_DEMO_DIR, ensure_demo_session
+from inference.features.video import VideoFeatureExtractor
 
-from acquisition.session import SessionReader  # noqa: E402
-from app.commands.demo import DEFAULT_DEMO_DIR, ensure_demo_session  # noqa: E402
-from inference.features.video import VideoFeatureExtractor  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 GOAL_MS = 2.0
 BACKGROUND = 40
