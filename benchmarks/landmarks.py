@@ -18,6 +18,7 @@ the README's choice of MediaPipe's mesh.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from dataclasses import replace
@@ -34,6 +35,7 @@ from inference.features.spec import FeatureSpec
 
 HERE = Path(__file__).resolve().parent
 
+DLIB_PACKAGES = "dlib-bin face-recognition-models==0.3.0"  # the predictor's training data: research only
 VIDEOS = HERE.parent / "tests" / "data" / "video"
 STILL_PX = 0.3  # raw-frame face motion (px per frame) below which the face counts as still
 RIGID_RADIUS_CROP = 0.35  # rigid area for the jitter: discs of this many d around the rigid points
@@ -135,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dlib", action="store_true", help="measure dlib's 68-point predictor too")
     args = parser.parse_args(argv)
+    if args.dlib and not all(importlib.util.find_spec(m) for m in ("dlib", "face_recognition_models")):
+        print("benchmarks/landmarks.py: --dlib needs dlib and its 68-point model, not installed here: "
+              f"{sys.executable} -m pip install {DLIB_PACKAGES}", file=sys.stderr)
+        return 2
     cv2.setNumThreads(1)
     side = FeatureSpec().crop_px
     pooled: dict[str, list[np.ndarray]] = {}

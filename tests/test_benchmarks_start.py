@@ -43,3 +43,14 @@ def test_a_quick_benchmark_prints_its_figures_at_a_tiny_size(name: str, args: tu
     # exit 1 is a goal missed (likely at a tiny size, on a busy machine); a crash is a traceback
     assert done.returncode in (0, 1) and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert figure in done.stdout
+
+
+def test_the_dlib_comparison_says_what_to_install_where_dlib_is_absent() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("dlib") and importlib.util.find_spec("face_recognition_models"):
+        pytest.skip("dlib is installed here: the comparison would run in full")
+    done = _run(BENCHMARKS / "landmarks.py", "--dlib")
+    assert done.returncode == 2
+    assert "pip install dlib-bin face-recognition-models" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
