@@ -66,6 +66,7 @@ class AcquisitionStatus:
     ecg_lost: int
     ecg_rate: float
     pulses_seen: int
+    edges_inferred: int  # trigger edges that fell into ECG gaps, placed on the pulse grid
     worst_sync_error_frames: int
     worst_stamp_prediction_samples: int
     faults: tuple[str, ...]
@@ -157,6 +158,12 @@ class Acquisition:
         for thread in self._threads:
             thread.join()
         self._close_devices()
+        first_missing = self.sync.frames_stamped + self.sync.frames_dropped
+        trailing = self.sync.close(self.clock.pulse_count)
+        if trailing:
+            self.events.append(AcquisitionEvent(self.clock.predict(first_missing), "gap", "frames dropped",
+                                                {"frames": trailing, "before_pulse": self.clock.pulse_count,
+                                                 "at_end": True}))
 
     def _close_devices(self) -> None:
         for name, close in (("camera", self.camera.close), ("ECG", self.ecg_source.close),
@@ -273,6 +280,7 @@ class Acquisition:
             ecg_lost=self._ecg_lost,  # gaps in the sample count (includes what the source dropped)
             ecg_rate=self.settings.ecg_rate,
             pulses_seen=self.clock.pulse_count,
+            edges_inferred=self.clock.edges_inferred,
             worst_sync_error_frames=self.sync.worst_error_frames,
             worst_stamp_prediction_samples=self.sync.worst_prediction_samples,
             faults=tuple(self.faults),

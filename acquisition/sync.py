@@ -10,7 +10,9 @@ The trigger box sends pulse *p* to the camera (which exposes frame *p*) and to a
 - before edge *p* has reached the host (ECG arrives in network packets), the stamp is predicted from the
   edges seen so far; the recorder writes the measured edge, and the difference is the sync error;
 - the worst misalignment is also checked independently of the counters: the camera's exposure timestamps
-  must advance like the trigger edges do.
+  must advance like the trigger edges do;
+- edges that fell into an ECG gap (samples lost in transport, or NaN rows where a recording lost them) are
+  inferred on the pulse grid, so that the pulses after the gap keep their numbers, and counted as such.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class SyncStats:
     worst_sync_error_frames: int  # frames whose camera exposure time disagrees with their trigger edge
     worst_stamp_prediction_samples: int  # ring stamps predicted before the edge arrived: worst miss
     ecg_covered_until: int  # session samples processed from the trigger channel
+    edges_inferred: int  # edges that fell into ECG gaps, placed on the pulse grid
 
 
 class TriggerClock:
@@ -58,6 +61,9 @@ class TriggerClock:
         self._origin: int | None = None
         self._rows_seen = 0
         self._previous_high = False
+        self._gap_since_edge = False  # ECG rows were missing (or NaN) since the last edge
+        self._previous_nan = False
+        self.edges_inferred = 0
         self._lock = threading.Lock()
         # exact integer sums for the least-squares line edge = a + b * pulse (Python ints never overflow)
         self._sum_p = self._sum_e = self._sum_pp = self._sum_pe = 0
@@ -65,24 +71,54 @@ class TriggerClock:
     # -- ECG thread -----------------------------------------------------------------------------------
     def feed(self, first_row: int, trigger: np.ndarray) -> int:
         """Scan a block of the trigger channel starting at absolute ECG row ``first_row``; return the
-        number of new edges. Rows must arrive in order; a gap (lost samples) is allowed."""
+        number of new edges (inferred ones included). Rows must arrive in order; a gap (lost samples, or
+        NaN rows) is allowed: the edges it hid are put on the pulse grid between the edges around it."""
+        trigger = np.asarray(trigger, dtype=np.float64)
+        after_gap = first_row > self._rows_seen or self._previous_nan
         if first_row > self._rows_seen:
-            self._previous_high = False  # after a gap, the level before the block is unknown
-        edges = rising_edges(trigger, self.threshold, self._previous_high) + first_row
+            self._gap_since_edge = True
+        missing = np.isnan(trigger)
+        local = rising_edges(trigger, self.threshold, self._previous_high)
+        # a pulse already high when the data comes back had its edge in the gap: not a measured edge
+        unknown_before = np.r_[after_gap, missing[:-1]] if len(trigger) else np.empty(0, bool)
+        edges = local[~unknown_before[local]] + first_row
+        gap_rows = np.flatnonzero(missing) + first_row if missing.any() else np.empty(0, np.int64)
+        added = 0
         with self._lock:
             if self._origin is None and len(edges):
                 self._origin = int(edges[0])
             for edge in edges.tolist():
-                pulse, rel = len(self._edges), edge - self._origin
-                self._edges.append(edge)
-                self._sum_p += pulse
-                self._sum_e += rel
-                self._sum_pp += pulse * pulse
-                self._sum_pe += pulse * rel
+                gap = self._gap_since_edge or bool(gap_rows.size and gap_rows[0] < edge)
+                if gap and len(self._edges):
+                    added += self._infer_gap_edges(self._edges[-1], edge)
+                self._gap_since_edge = False
+                gap_rows = gap_rows[gap_rows > edge]
+                self._append(edge)
+                added += 1
+            if gap_rows.size:
+                self._gap_since_edge = True
             self._rows_seen = first_row + len(trigger)
         if len(trigger):
-            self._previous_high = bool(trigger[-1] > self.threshold)
-        return len(edges)
+            self._previous_high = bool(trigger[-1] > self.threshold)  # NaN: low
+            self._previous_nan = bool(missing[-1])
+        return added
+
+    def _infer_gap_edges(self, before: int, after: int) -> int:
+        """Edges between two measured ones across an ECG gap, on the nominal pulse grid."""
+        periods = round((after - before) / self.nominal_period)
+        for k in range(1, periods):
+            self._append(int(np.ceil(before + k * (after - before) / periods - 1e-9)))
+        self.edges_inferred += max(0, periods - 1)
+        return max(0, periods - 1)
+
+    def _append(self, edge: int) -> None:
+        assert self._origin is not None
+        pulse, rel = len(self._edges), edge - self._origin
+        self._edges.append(edge)
+        self._sum_p += pulse
+        self._sum_e += rel
+        self._sum_pp += pulse * pulse
+        self._sum_pe += pulse * rel
 
     # -- any thread -----------------------------------------------------------------------------------
     @property
@@ -157,6 +193,14 @@ class FrameSync:
         self.frames_stamped += 1
         return pulse, self.clock.predict(pulse), dropped
 
+    def close(self, pulse_count: int) -> int:
+        """At the end: the pulses after the last frame whose frames never came count as dropped (a frame
+        cannot follow once capture has stopped); returns how many."""
+        trailing = max(0, pulse_count - (self._last_pulse + 1))
+        self.frames_dropped += trailing
+        self._last_pulse = max(self._last_pulse, pulse_count - 1)
+        return trailing
+
     def confirm(self, pulse: int, predicted: int, camera_ts_us: int) -> int | None:
         """The measured edge of ``pulse`` (None if not arrived yet). The sync error compares the camera's own
         exposure clock with the trigger edge the frame was assigned: a miscounted frame shows as a whole
@@ -180,4 +224,5 @@ class FrameSync:
             worst_sync_error_frames=self.worst_error_frames,
             worst_stamp_prediction_samples=self.worst_prediction_samples,
             ecg_covered_until=self.clock.covered_until,
+            edges_inferred=self.clock.edges_inferred,
         )

@@ -86,6 +86,7 @@ class MockConfig:
     speed: str = "1"  # "1" (real time) or "max" (as fast as the acquisition side reads)
     synth_seed: int = 7
     synth_minutes: float = 1.0
+    loops: int = 1  # the source played this many times back to back (long sessions from a short source)
     serial: str = "MOCK0001"
     # device faults to inject, in seconds from the first trigger pulse (0 = never)
     fault_ecg_drop_after_s: float = 0.0
@@ -120,7 +121,8 @@ class LabConfig:
                 raise ConfigError(f"{section}.{key} = {value!r}; expected one of {', '.join(allowed)}")
         positive = [("camera", "fps"), ("camera", "exposure_us"), ("camera", "timeout_ms"),
                     ("ecg", "sampling_rate"), ("trigger", "rate_hz"), ("trigger", "pulse_width_us"),
-                    ("buffer", "frame_seconds"), ("buffer", "ecg_seconds"), ("recording", "frames_per_chunk")]
+                    ("buffer", "frame_seconds"), ("buffer", "ecg_seconds"), ("recording", "frames_per_chunk"),
+                    ("mock", "loops")]
         for section, key in positive:
             if getattr(getattr(self, section), key) <= 0:
                 raise ConfigError(f"{section}.{key} must be positive")

@@ -141,9 +141,11 @@ def mock_lab(config: LabConfig, workdir: Path, start_s: float = 0.0) -> Iterator
     """Start the mock devices on the configured source (from ``start_s`` seconds in) and point the
     configuration at them."""
     from hardware_mocks.lab import MockFaults, MockLab
-    from hardware_mocks.sources import OffsetSource
+    from hardware_mocks.sources import LoopSource, OffsetSource
 
     source = make_mock_source(config, workdir)
+    if config.mock.loops > 1:
+        source = LoopSource(source, config.mock.loops)
     first_pulse = 0
     if start_s > 0:
         first_pulse = min(int(np.searchsorted(source.edges, round(start_s * source.ecg_rate))),

@@ -48,6 +48,7 @@ class RunResult:
             "ecg_samples": status.ecg_samples,
             "ecg_lost": status.ecg_lost,
             "pulses_seen": status.pulses_seen,
+            "edges_inferred_in_ecg_gaps": status.edges_inferred,
             "worst_sync_error_frames": status.worst_sync_error_frames,
             "worst_stamp_prediction_samples": status.worst_stamp_prediction_samples,
             "faults": list(status.faults),

@@ -16,7 +16,6 @@ from acquisition.errors import InputFileError
 from acquisition.readers.ecg_files import read_ecg
 from acquisition.readers.video import VideoSource, open_frame_folder, open_video
 from acquisition.session import SessionReader
-from acquisition.sync import rising_edges
 
 TRIGGER_HIGH_V = 5.0  # the MP160 digital input's "high"
 DEFAULT_PULSE_WIDTH_S = 0.002
@@ -64,6 +63,16 @@ class LabSource(ABC):
         """Release files."""
 
 
+def pulse_edges(pulses: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    """ECG sample of every pulse from the first to the last stored frame: each stored frame's stamp (the
+    edge the recorder resolved, or predicted where the ECG was lost), pulses whose frame was lost placed
+    between their neighbours. The session's pulses end with its last frame: trigger pulses recorded after
+    it (capture stopped or failed first) had no frame, and replay counts them as dropped at the end."""
+    n = int(pulses.max()) + 1
+    every = np.arange(n)
+    return np.ceil(np.interp(every, pulses, stamps.astype(np.float64)) - 1e-9).astype(np.int64)
+
+
 class SessionSource(LabSource):
     """A session directory (recorded, replayed or synthetic). A stored face region is pasted into a full
     sensor frame at its place, so that the recorder crops exactly the same pixels again."""
@@ -83,10 +92,9 @@ class SessionSource(LabSource):
         self.roi = meta.video.roi
         self._ecg_col = meta.ecg.channels.index(meta.ecg.ecg_channel)
         self._trig_col = meta.ecg.channels.index(meta.ecg.trigger_channel)
-        trigger = np.asarray(self.reader.ecg[:, self._trig_col])
-        self._edges = rising_edges(trigger, meta.trigger.threshold)
-        pulses = np.asarray(self.reader.index["trigger_pulse"])
-        self._frame_of_pulse = np.full(max(len(self._edges), int(pulses.max()) + 1), -1, dtype=np.int64)
+        pulses = np.asarray(self.reader.index["trigger_pulse"], dtype=np.int64)
+        self._edges = pulse_edges(pulses, np.asarray(self.reader.index["ecg_sample"], dtype=np.int64))
+        self._frame_of_pulse = np.full(len(self._edges), -1, dtype=np.int64)
         self._frame_of_pulse[pulses] = np.arange(len(pulses))
         self._canvas = np.full(self.sensor_shape, BACKGROUND_GREY, dtype=np.uint8)
 
@@ -199,6 +207,54 @@ class OffsetSource(LabSource):
 
     def frame(self, pulse: int) -> np.ndarray | None:
         return self.base.frame(pulse + self.first_pulse)
+
+    def close(self) -> None:
+        self.base.close()
+
+
+class LoopSource(LabSource):
+    """``base`` played ``loops`` times back to back (a long mock session from a short recording: soak runs).
+    Each pass starts ``base.n_samples`` after the one before, on one continuous trigger and ECG clock; frames
+    are read anew each pass (frame readers must support going back: a session source does)."""
+
+    def __init__(self, base: LabSource, loops: int) -> None:
+        if loops < 1:
+            raise ValueError(f"loops must be at least 1, not {loops}")
+        self.base = base
+        self.loops = loops
+        self.fps = base.fps
+        self.ecg_rate = base.ecg_rate
+        self.ecg_units = base.ecg_units
+        self.sensor_shape = base.sensor_shape
+        self.roi = getattr(base, "roi", None)
+        self._pass_samples = base.n_samples
+        base_edges = np.asarray(base.edges, dtype=np.int64)
+        self._base_pulses = len(base_edges)
+        self._edges = (base_edges[None, :] + self._pass_samples * np.arange(loops)[:, None]).ravel()
+
+    @property
+    def n_samples(self) -> int:
+        return self._pass_samples * self.loops
+
+    @property
+    def edges(self) -> np.ndarray:
+        return self._edges
+
+    def ecg_rows(self, start: int, stop: int) -> np.ndarray:
+        stop = min(stop, self.n_samples)
+        parts = []
+        while start < stop:
+            offset = start % self._pass_samples
+            take = min(stop - start, self._pass_samples - offset)
+            parts.append(self.base.ecg_rows(offset, offset + take))
+            start += take
+        return np.concatenate(parts) if parts else np.empty((0, 2))
+
+    def has_frame(self, pulse: int) -> bool:
+        return 0 <= pulse < self.n_pulses and self.base.has_frame(pulse % self._base_pulses)
+
+    def frame(self, pulse: int) -> np.ndarray | None:
+        return self.base.frame(pulse % self._base_pulses) if 0 <= pulse < self.n_pulses else None
 
     def close(self) -> None:
         self.base.close()

@@ -24,6 +24,7 @@ from acquisition.session import (
     VideoInfo,
 )
 from acquisition.session._format import ECG_FILE, FRAME_INDEX_FILE, FRAMES_DIR, METADATA_FILE, chunk_file_name
+from acquisition.session.reader import MAPPED_CHUNKS
 
 SAMPLES_PER_FRAME = 1000 / 150
 
@@ -83,6 +84,25 @@ def test_round_trip(tmp_path: Path) -> None:
     assert meta.session_id == "S01_3"
     with pytest.raises(IndexError):
         reader.frame(40)
+
+
+def _mapped_chunk_files(session: Path) -> set[str]:
+    frames_dir = str((session / "frames").resolve()) + "/"
+    with open("/proc/self/maps") as maps:
+        return {line.split()[-1] for line in maps if frames_dir in line}
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc (Linux)")
+def test_reading_a_long_session_through_keeps_a_few_chunks_mapped(tmp_path: Path) -> None:
+    write_session(tmp_path / "s", n_frames=7 * 40)  # 40 chunk files
+    reader = SessionReader(tmp_path / "s")
+    for i in range(len(reader)):
+        assert reader.frame(i)[0, 0] == i % 256
+    assert len(_mapped_chunk_files(tmp_path / "s")) <= MAPPED_CHUNKS
+    view = reader.frame(3)  # a view handed out stays valid after its chunk's map is released
+    for i in range(7 * 10, 7 * 20):
+        reader.frame(i)
+    assert view[0, 0] == 3 and reader.frame(3)[0, 0] == 3
 
 
 def test_time_range_lookup(tmp_path: Path) -> None:

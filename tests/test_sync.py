@@ -43,12 +43,40 @@ def test_clock_origin_and_prediction() -> None:
     assert np.max(np.abs(predicted - truth[300:])) <= 1
 
 
-def test_clock_after_a_gap() -> None:
-    clock = TriggerClock(RATE, FPS, 2.5)
+def test_edges_lost_in_a_gap_are_inferred_and_the_pulses_after_it_keep_their_numbers() -> None:
     signal = pulses(60)
+    edges = rising_edges(signal, 2.5)
+    clock = TriggerClock(RATE, FPS, 2.5)
     clock.feed(0, signal[:100])
-    clock.feed(200, signal[200:])  # samples 100..199 lost
-    assert clock.pulse_count == len(rising_edges(signal[:100], 2.5)) + len(rising_edges(signal[200:], 2.5))
+    clock.feed(200, signal[200:])  # samples 100..199 lost in transport
+    hidden = int(np.sum((edges >= 100) & (edges < 200)))
+    assert hidden > 10 and clock.edges_inferred == hidden
+    assert clock.pulse_count == 60
+    np.testing.assert_array_equal(clock.edges()[edges >= 200], edges[edges >= 200] - edges[0])
+    assert np.max(np.abs(clock.edges() - (edges - edges[0]))) <= 1  # the inferred ones on the grid
+
+
+def test_nan_rows_hide_edges_like_a_gap_and_a_pulse_cut_by_them_is_not_an_edge() -> None:
+    signal = pulses(60)
+    edges = rising_edges(signal, 2.5)
+    damaged = signal.copy()
+    damaged[edges[20] + 2 : edges[30] + 1] = np.nan  # edges 21-29 hidden, 30 cut
+    clock = TriggerClock(RATE, FPS, 2.5)
+    for start in range(0, len(damaged), 37):
+        clock.feed(start, damaged[start : start + 37])
+    assert clock.pulse_count == 60 and clock.edges_inferred == 10
+    np.testing.assert_array_equal(clock.edges()[31:], edges[31:] - edges[0])
+    assert abs(clock.edges()[30] - (edges[30] - edges[0])) <= 1
+
+
+def test_a_gap_without_hidden_edges_infers_none() -> None:
+    signal = pulses(20)
+    clock = TriggerClock(RATE, FPS, 2.5)
+    edges = rising_edges(signal, 2.5)
+    cut = edges[5] + 3  # lose two samples between two edges
+    clock.feed(0, signal[:cut])
+    clock.feed(cut + 2, signal[cut + 2:])
+    assert clock.edges_inferred == 0 and clock.pulse_count == 20
 
 
 def test_frame_sync_counts_drops_and_sync_error() -> None:

@@ -55,6 +55,7 @@ class FrameDecoder:
         self._rest = b""  # bytes of an incomplete double
         self._first = 0  # hardware index of the pending region's first row (next row to emit)
         self._grid = np.full((0, len(self._dividers)), np.nan)
+        self._got = np.zeros((0, len(self._dividers)), dtype=bool)  # slots received (a value may be NaN)
         self._hold = np.full(len(self._dividers), np.nan)
 
     @property
@@ -80,7 +81,7 @@ class FrameDecoder:
     @property
     def pending_bytes(self) -> int:
         """Bytes received but not yet part of an emitted row (an incomplete frame or ECG period)."""
-        held = int(np.count_nonzero(~np.isnan(self._grid)))
+        held = int(np.count_nonzero(self._got))
         return held * SAMPLE_BYTES + len(self._rest)
 
     def _slot_base(self, k: int) -> int:
@@ -105,7 +106,11 @@ class FrameDecoder:
             grown = np.full((needed, self._grid.shape[1]), np.nan)
             grown[: self._grid.shape[0]] = self._grid
             self._grid = grown
+            got = np.zeros((needed, self._got.shape[1]), dtype=bool)
+            got[: self._got.shape[0]] = self._got
+            self._got = got
         self._grid[base - self._first, channel] = values
+        self._got[base - self._first, channel] = True
         rows = (self.complete_through - self._first) // self._step
         if rows <= 0:
             return None
@@ -122,12 +127,13 @@ class FrameDecoder:
             elif self._dividers[c] < self._step:
                 out[:, o] = np.fmax.reduce(column.reshape(rows, self._step), axis=1)
             else:
-                present = np.where(np.isnan(column), -1, np.arange(span))
+                present = np.where(self._got[:span, c], np.arange(span), -1)
                 last = np.maximum.accumulate(present)
                 filled = np.where(last >= 0, column[np.maximum(last, 0)], self._hold[c])
                 out[:, o] = filled[:: self._step]
                 self._hold[c] = filled[-1]
         block = EcgBlock(first_sample=self._first, data=out, step=self._step)
         self._grid = self._grid[span:].copy()
+        self._got = self._got[span:].copy()
         self._first += span
         return block

@@ -8,6 +8,7 @@ of the events file is ignored.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from acquisition.session._format import (
 )
 from acquisition.session.metadata import SessionMetadata
 
+MAPPED_CHUNKS = 4  # chunk files kept mapped (the most recently read); older maps are released
+
 
 def _memmap(path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
     """The file mapped read-only, as a plain ndarray view (np.memmap's slices cost a Python-level
@@ -53,7 +56,7 @@ class SessionReader:
         self.frame_dtype = PIXEL_FORMATS[video.pixel_format]
         self._frame_bytes = self.frame_shape[0] * self.frame_shape[1] * self.frame_dtype.itemsize
         self._frames_per_chunk = video.frames_per_chunk
-        self._chunks: dict[int, np.ndarray] = {}
+        self._chunks: OrderedDict[int, np.ndarray] = OrderedDict()
         self.frame_count = min(self._complete_index_records(), self._complete_frames_on_disk())
         self.index = self._read_index()
         self.ecg_channels = list(self.metadata.ecg.channels)
@@ -102,12 +105,19 @@ class SessionReader:
 
     # -- frames ---------------------------------------------------------------------------------------
     def _chunk(self, chunk: int) -> np.ndarray:
-        if chunk not in self._chunks:
-            first = chunk * self._frames_per_chunk
-            n = min(self._frames_per_chunk, self.frame_count - first)
-            path = self.path / FRAMES_DIR / chunk_file_name(chunk)
-            self._chunks[chunk] = _memmap(path, self.frame_dtype, (n, *self.frame_shape))
-        return self._chunks[chunk]
+        """A chunk file's frames, mapped. Only the last MAPPED_CHUNKS stay mapped, so that reading a long
+        session through holds a few chunks, not all (a view handed out keeps its own map alive)."""
+        mapped = self._chunks.get(chunk)
+        if mapped is not None:
+            self._chunks.move_to_end(chunk)
+            return mapped
+        first = chunk * self._frames_per_chunk
+        n = min(self._frames_per_chunk, self.frame_count - first)
+        path = self.path / FRAMES_DIR / chunk_file_name(chunk)
+        mapped = self._chunks[chunk] = _memmap(path, self.frame_dtype, (n, *self.frame_shape))
+        while len(self._chunks) > MAPPED_CHUNKS:
+            self._chunks.popitem(last=False)
+        return mapped
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` (a read-only memory-mapped view)."""
