@@ -137,11 +137,12 @@ def make_mock_source(config: LabConfig, workdir: Path):
 
 
 @contextlib.contextmanager
-def mock_lab(config: LabConfig, workdir: Path, start_s: float = 0.0) -> Iterator[MockSetup]:
-    """Start the mock devices on the configured source (from ``start_s`` seconds in) and point the
-    configuration at them."""
+def mock_lab(config: LabConfig, workdir: Path, start_s: float = 0.0, duration_s: float | None = None
+             ) -> Iterator[MockSetup]:
+    """Start the mock devices on the configured source (from ``start_s`` seconds in, for ``duration_s``
+    seconds of it) and point the configuration at them."""
     from hardware_mocks.lab import MockFaults, MockLab
-    from hardware_mocks.sources import LoopSource, OffsetSource
+    from hardware_mocks.sources import LoopSource, OffsetSource, TruncatedSource
 
     source = make_mock_source(config, workdir)
     if config.mock.loops > 1:
@@ -152,6 +153,8 @@ def mock_lab(config: LabConfig, workdir: Path, start_s: float = 0.0) -> Iterator
                           source.n_pulses - 1)
         if first_pulse > 0:
             source = OffsetSource(source, first_pulse)
+    if duration_s is not None:
+        source = TruncatedSource(source, max(1, round(duration_s * source.ecg_rate)))
     sensor_h, sensor_w = source.sensor_shape
     if abs(source.fps - config.camera.fps) > 1e-6:
         config = replace(config, camera=replace(config.camera, fps=source.fps),

@@ -42,12 +42,14 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def replay(session: Path, spotter: list[str], speed: str, workdir: Path) -> tuple[dict, float, float]:
+def replay(session: Path, spotter: list[str], speed: str, workdir: Path, seconds: float | None = None
+           ) -> tuple[dict, float, float]:
     out = workdir / f"replay-{speed}.json"
     cpu0, wall0 = cpu_seconds(), time.monotonic()
     saved = sys.stdout
+    limit = ["--duration", f"{seconds:g}"] if seconds else []
     with out.open("w") as sys.stdout:
-        code = main(["replay", str(session), *spotter, "--speed", speed, "--quiet"])
+        code = main(["replay", str(session), *spotter, "--speed", speed, *limit, "--quiet"])
     sys.stdout = saved
     wall, cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
     if code not in (0, 3):
@@ -62,6 +64,7 @@ def main_benchmark(argv: list[str] | None = None) -> int:
     which.add_argument("--spotter", choices=("flow",), help="the training-free spotter instead of a model")
     parser.add_argument("--full-seconds", type=float, default=6.0, help="length of the full-frame session")
     parser.add_argument("--repeat", type=int, default=5, help="replays at maximum speed (the median counts)")
+    parser.add_argument("--live-seconds", type=float, help="live (1x) replay length (default: all)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="mespot-spotting-bench-"))
     ok = True
@@ -89,7 +92,7 @@ def main_benchmark(argv: list[str] | None = None) -> int:
           f"{summary_full['processing_s']:.1f} s = {summary_full['realtime_factor']:.1f}x real time; "
           f"{duration_full / wall_full:.1f}x counting start-up ({wall_full:.1f} s)")
 
-    summary_live, wall_live, cpu_live = replay(demo, spotter, "1", workdir)
+    summary_live, wall_live, cpu_live = replay(demo, spotter, "1", workdir, args.live_seconds)
     spotting = summary_live["spotting"]
     latency = spotting.get("alert_latency_s", {})
     share = cpu_live / wall_live / os.cpu_count()

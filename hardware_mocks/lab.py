@@ -68,6 +68,7 @@ class _LabClock:
         self.trigger_started_at: float | None = None
         self.frames_exposed = 0
         self.stopped = threading.Event()
+        self.stop_row: int | None = None  # MP160 row at which the box stopped: no pulses from there on
 
     def elapsed_rows(self) -> float:
         """MP160 rows the hardware clock has produced since acquisition start (real time)."""
@@ -87,10 +88,19 @@ class _TriggerWiring:
         with clock.lock:
             clock.trigger_row = clock.rows_sent
             clock.trigger_started_at = time.monotonic()
+            clock.stop_row = None
             clock.stopped.clear()
 
     def trigger_stopped(self) -> None:
-        self._clock.stopped.set()
+        clock = self._clock
+        with clock.lock:
+            # the hardware clock's row now (at maximum speed: what has been streamed is what has happened)
+            now = clock.rows_sent if clock.speed is None else int(clock.elapsed_rows() * clock.speed)
+            if clock.trigger_row is not None and clock.frames_exposed:  # every exposed frame had its pulse
+                exposed = clock.source.edges[min(clock.frames_exposed, clock.source.n_pulses) - 1]
+                now = max(now, clock.trigger_row + int(exposed) + 1)
+            clock.stop_row = max(clock.rows_sent, now)
+        clock.stopped.set()
 
     def pulses_so_far(self) -> int:
         clock = self._clock
@@ -116,33 +126,37 @@ class _Mp160Stream:
         ]
 
     def next_block(self, max_samples: int) -> np.ndarray | None:
+        # one step under the lock: the trigger box must not start between reading where pulse 0 falls and
+        # counting the rows sent (a baseline block counted after it started would shift pulse 0's row)
         clock = self._clock
         with clock.lock:
             if clock.acq_started_at is None:
                 clock.acq_started_at = time.monotonic()
             trigger_row = clock.trigger_row
             sent = clock.rows_sent
-        paced = clock.speed is not None or trigger_row is None  # idle baseline always runs in real time
-        budget = max_samples
-        if paced:
-            budget = min(budget, int(clock.elapsed_rows() * (clock.speed or 1.0)) - sent)
-        else:  # as fast as the acquisition side reads, but not further ahead of the camera than MAX_LEAD_S
-            with clock.lock:
+            paced = clock.speed is not None or trigger_row is None  # idle baseline always runs in real time
+            budget = max_samples
+            if paced:
+                budget = min(budget, int(clock.elapsed_rows() * (clock.speed or 1.0)) - sent)
+            else:  # as fast as the acquisition side reads, at most MAX_LEAD_S ahead of the camera
+                edges = clock.source.edges
                 exposed = clock.frames_exposed
-            edges = clock.source.edges
-            camera_row = edges[exposed] if exposed < len(edges) else clock.source.n_samples
-            budget = min(budget, trigger_row + camera_row + int(MAX_LEAD_S * self.base_rate) - sent)
-        if budget <= 0:
-            return np.empty((0, 2))
-        if trigger_row is None:
-            block = np.zeros((budget, 2))
-            block[:, 0] = self._baseline
-        else:
-            start = sent - trigger_row
-            if start >= clock.source.n_samples:
-                return None  # the recording has ended: the MP160 falls silent
-            block = clock.source.ecg_rows(start, min(start + budget, clock.source.n_samples))
-        with clock.lock:
+                camera_row = edges[exposed] if exposed < len(edges) else clock.source.n_samples
+                budget = min(budget, trigger_row + camera_row + int(MAX_LEAD_S * self.base_rate) - sent)
+            if budget <= 0:
+                return np.empty((0, 2))
+            if trigger_row is None:
+                block = np.zeros((budget, 2))
+                block[:, 0] = self._baseline
+            else:
+                start = sent - trigger_row
+                if start >= clock.source.n_samples:
+                    return None  # the recording has ended: the MP160 falls silent
+                block = clock.source.ecg_rows(start, min(start + budget, clock.source.n_samples))
+                stop_row = clock.stop_row
+                if stop_row is not None and sent + len(block) > stop_row:  # after the box stopped: input low
+                    block = np.array(block)
+                    block[max(0, stop_row - sent):, 1] = 0.0
             clock.rows_sent += len(block)
         return block
 
@@ -168,6 +182,13 @@ class _CameraOptics:
         while True:
             with clock.lock:
                 started_at = clock.trigger_started_at
+                stop_row, trigger_row = clock.stop_row, clock.trigger_row
+            if clock.stopped.is_set() and stop_row is not None and trigger_row is not None:
+                # the pulses the box sent before it stopped were exposed, whenever the host reads them
+                if pulse < self._pulses_before(stop_row - trigger_row):
+                    return True
+                time.sleep(max(0.0, deadline - time.monotonic()))  # no more pulses: a real grab times out
+                return False
             if started_at is not None and not clock.stopped.is_set():
                 if clock.speed is None:
                     return True
@@ -177,6 +198,10 @@ class _CameraOptics:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(WAIT_TICK_S)
+
+    def _pulses_before(self, rows: int) -> int:
+        """Pulses whose edge lies in the first ``rows`` rows after pulse 0's."""
+        return int(np.searchsorted(self._clock.source.edges, rows, side="left")) if rows >= 0 else 0
 
     def next_frame(self, timeout_s: float, triggered: bool) -> tuple[np.ndarray, int] | None:
         deadline = time.monotonic() + timeout_s

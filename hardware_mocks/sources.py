@@ -258,3 +258,40 @@ class LoopSource(LabSource):
 
     def close(self) -> None:
         self.base.close()
+
+
+class TruncatedSource(LabSource):
+    """The first ``n_samples`` of ``base`` (a replay of part of a recording): the pulses up to there."""
+
+    def __init__(self, base: LabSource, n_samples: int) -> None:
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, not {n_samples}")
+        self.base = base
+        self.fps = base.fps
+        self.ecg_rate = base.ecg_rate
+        self.ecg_units = base.ecg_units
+        self.sensor_shape = base.sensor_shape
+        self.roi = getattr(base, "roi", None)
+        self._n_samples = min(int(n_samples), base.n_samples)
+        base_edges = np.asarray(base.edges, dtype=np.int64)
+        self._edges = base_edges[base_edges < self._n_samples]
+
+    @property
+    def n_samples(self) -> int:
+        return self._n_samples
+
+    @property
+    def edges(self) -> np.ndarray:
+        return self._edges
+
+    def ecg_rows(self, start: int, stop: int) -> np.ndarray:
+        return self.base.ecg_rows(start, min(stop, self._n_samples))
+
+    def has_frame(self, pulse: int) -> bool:
+        return 0 <= pulse < self.n_pulses and self.base.has_frame(pulse)
+
+    def frame(self, pulse: int) -> np.ndarray | None:
+        return self.base.frame(pulse) if 0 <= pulse < self.n_pulses else None
+
+    def close(self) -> None:
+        self.base.close()

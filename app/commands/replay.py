@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from dataclasses import replace
@@ -40,6 +41,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
         default="1",
         help="1 = real time, max = as fast as the acquisition side reads",
     )
+    parser.add_argument("--duration", type=float, help="seconds of the recording to replay (default: all)")
     parser.add_argument("--record", type=Path, metavar="OUT", help="also record the replay as a new session")
     parser.add_argument("--no-engine", action="store_true", help="acquisition only, no spotting")
     add_engine_arguments(parser)
@@ -53,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give a SESSION directory, or --video with --ecg")
     if args.video is not None and args.ecg is None:
         raise ConfigError("--video needs --ecg")
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise ConfigError(f"--duration must be a positive number of seconds, not {args.duration}")
     config = load_config(args.config, args.overrides)
     if args.session is not None:
         mock = replace(config.mock, source="session", session=str(args.session), speed=args.speed)
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     video = truth[0].video if truth else session_id
     threads: list[EngineThreads] = []
     started_at: list[float] = []  # when the devices started playing
-    with mock_lab(config, MOCK_WORKDIR) as setup:
+    with mock_lab(config, MOCK_WORKDIR, duration_s=args.duration) as setup:
         lab_config = setup.config
         engine = None
         if spotter is not None:
