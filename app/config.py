@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from acquisition._checks import check_name
 from acquisition.errors import ConfigError
 
 MAX_RATE_MISMATCH_HZ = 0.5  # the trigger box runs at whole hertz; a 29.97 fps source plays at 30 Hz
@@ -72,6 +73,15 @@ class RecordingConfig:
     roi: tuple[int, int, int, int] = (768, 234, 504, 504)  # x, y, width, height in the sensor frame
     frames_per_chunk: int = 150
     fsync_interval_s: float = 5.0
+    access: str = "private"  # "private": session folders 0700, files 0600; "group": 0750 / 0640 (shared)
+
+
+@dataclass(frozen=True)
+class LslConfig:
+    """The alert marker stream (Lab Streaming Layer)."""
+
+    scope: str = "machine"  # "machine": seen and served on this computer only; "network": the lab's network
+    identify_subject: bool = False  # put the session id (subject_trial) in the stream and its alerts
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class LabConfig:
     trigger: TriggerConfig = field(default_factory=TriggerConfig)
     buffer: BufferConfig = field(default_factory=BufferConfig)
     recording: RecordingConfig = field(default_factory=RecordingConfig)
+    lsl: LslConfig = field(default_factory=LslConfig)
     mock: MockConfig = field(default_factory=MockConfig)
 
     def validate(self) -> LabConfig:
@@ -112,6 +123,8 @@ class LabConfig:
             ("camera", "trigger"): ("hardware", "free-run"),
             ("camera", "readout"): ("full", "roi"),
             ("recording", "store"): ("roi", "full"),
+            ("recording", "access"): ("private", "group"),
+            ("lsl", "scope"): ("machine", "network"),
             ("mock", "source"): ("synthetic", "session", "video+ecg"),
             ("mock", "speed"): ("1", "max"),
         }
@@ -126,6 +139,8 @@ class LabConfig:
         for section, key in positive:
             if getattr(getattr(self, section), key) <= 0:
                 raise ConfigError(f"{section}.{key} must be positive")
+        check_name(self.recording.subject, "recording.subject")
+        check_name(self.recording.trial, "recording.trial")
         x, y, w, h = self.recording.roi
         if self.recording.store == "roi" and (
             x < 0 or y < 0 or w <= 0 or h <= 0 or x + w > self.camera.width or y + h > self.camera.height

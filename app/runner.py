@@ -89,7 +89,8 @@ def run_acquisition(config: LabConfig, *, out: Path | None, source_label: str, d
     recorder = None
     if out is not None:
         try:
-            writer = SessionWriter(out, session_metadata(config, source_label))
+            writer = SessionWriter(out, session_metadata(config, source_label),
+                                   access=config.recording.access)
         except BaseException:
             acquisition.stop()
             raise

@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 import queue
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -19,6 +21,7 @@ log = logging.getLogger("mespot.alerts")
 
 LSL_STREAM_NAME = "mespot-alerts"
 LSL_STREAM_TYPE = "Markers"
+LSL_ANONYMOUS_SOURCE = "mespot"  # the stream's source id unless the subject is to be named
 
 
 @dataclass(frozen=True)
@@ -137,19 +140,52 @@ class AcqKnowledgeEventSink:
         pass
 
 
-class LslMarkerSink:
-    """A Lab Streaming Layer marker stream (one JSON string per alert) for LabRecorder and other software."""
+LSL_SCOPES = ("machine", "network")
+# liblsl's configuration for a stream seen on this machine only: discovery and data bound to loopback
+LSL_MACHINE_CONFIG = """[multicast]
+ResolveScope = machine
+ListenAddress = 127.0.0.1
+[ports]
+IPv6 = disable
+"""
 
-    def __init__(self, source_id: str = "mespot") -> None:
+
+def use_lsl_scope(scope: str) -> None:
+    """Point liblsl at a configuration for ``scope`` before it loads one (it reads it once per process). A
+    configuration the lab set itself (LSLAPICFG) is left alone; "network" uses liblsl's defaults."""
+    if scope not in LSL_SCOPES:
+        raise ValueError(f"LSL scope {scope!r} is not one of {', '.join(LSL_SCOPES)}")
+    if scope == "network" or os.environ.get("LSLAPICFG"):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="mespot-lsl-"))  # 0700
+    path = folder / "lsl_api.cfg"
+    path.write_text(LSL_MACHINE_CONFIG)
+    os.environ["LSLAPICFG"] = str(path)
+
+
+class LslMarkerSink:
+    """A Lab Streaming Layer marker stream (one JSON string per alert) for LabRecorder and other software.
+
+    By default the stream is announced and served on this machine only (``scope`` "machine"; "network"
+    opens it to the lab's network) and carries no subject id: its source id is "mespot" and the alerts go
+    without their session id unless ``identify`` (the subject's name is personal data)."""
+
+    def __init__(self, source_id: str = "mespot", *, scope: str = "machine", identify: bool = False) -> None:
+        use_lsl_scope(scope)
         import pylsl  # imported here: liblsl is only loaded where LSL is used
 
         info = pylsl.StreamInfo(
-            LSL_STREAM_NAME, LSL_STREAM_TYPE, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, source_id
+            LSL_STREAM_NAME, LSL_STREAM_TYPE, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string,
+            source_id if identify else LSL_ANONYMOUS_SOURCE,
         )
+        self._identify = identify
         self._outlet = pylsl.StreamOutlet(info)
 
     def deliver(self, alert: Alert) -> None:
-        self._outlet.push_sample([json.dumps(asdict(alert))])
+        record = asdict(alert)
+        if not self._identify:
+            record.pop("session_id")
+        self._outlet.push_sample([json.dumps(record)])
 
     def close(self) -> None:
         del self._outlet

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ KINDS = ("none", "me", "macro", "blink", "head")
 LABEL_IGNORE = -1
 APEX_ZONE = (0.25, 0.75)  # an ME window has the apex in this part of the window
 CACHE_VERSION = 2
+CACHE_FORMAT = 2  # of SessionData.save (2: arrays and JSON, no pickle)
 HEART_BLOCK_S = 1.0  # ECG pushed through the live heart-rate detector in blocks this long (any size: same)
 
 
@@ -68,61 +71,35 @@ class SessionData:
         return self._heart
 
     def save(self, path: Path) -> None:
-        """Everything training and evaluation need, without the frames (a few MB per session)."""
-        truth = [
-            (
-                t.video,
-                t.onset,
-                t.offset,
-                -1 if t.apex is None else t.apex,
-                t.subject,
-                t.label,
-                t.kind,
-                t.action_units,
-            )
-            for t in self.truth
-        ]
-        np.savez_compressed(
-            path,
-            meta=np.array([self.session_id, self.subject, self.face, self.fps, self.ecg_rate], dtype=object),
-            video=self.video,
-            frame_ms=self.frame_ms,
-            ecg=self.ecg,
-            r_peaks=self.r_peaks,
-            truth=np.array(truth, dtype=object).reshape(-1, 8),
-            distractors=np.array(self.distractors, dtype=object).reshape(-1, 3),
-        )
+        """Everything training and evaluation need, without the frames (a few MB per session). Arrays and
+        one JSON text: nothing pickled, so a cache file cannot run code when loaded."""
+        described = {
+            "format": CACHE_FORMAT,
+            "session_id": self.session_id, "subject": self.subject, "face": self.face, "fps": self.fps,
+            "ecg_rate": self.ecg_rate,
+            "truth": [asdict(t) for t in self.truth],
+            "distractors": [list(d) for d in self.distractors],
+        }
+        np.savez_compressed(path, described=np.array(json.dumps(described)), video=self.video,
+                            frame_ms=self.frame_ms, ecg=self.ecg, r_peaks=self.r_peaks)
 
     @classmethod
     def load(cls, path: Path) -> SessionData:
-        with np.load(path, allow_pickle=True) as data:
-            session_id, subject, face, fps, ecg_rate = data["meta"].tolist()
-            truth = [
-                Interval(
-                    video=v,
-                    onset=int(on),
-                    offset=int(off),
-                    apex=None if int(ap) < 0 else int(ap),
-                    subject=su,
-                    label=la,
-                    kind=ki,
-                    action_units=au,
-                )
-                for v, on, off, ap, su, la, ki, au in data["truth"].tolist()
-            ]
-            return cls(
-                session_id,
-                subject,
-                face,
-                float(fps),
-                float(ecg_rate),
-                data["video"],
-                data["frame_ms"],
-                data["ecg"],
-                data["r_peaks"],
-                truth,
-                [(k, float(a), float(b)) for k, a, b in data["distractors"].tolist()],
-            )
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                described = json.loads(str(data["described"]))
+                if described.get("format") != CACHE_FORMAT:
+                    raise ValueError(f"cache format {described.get('format')}, not {CACHE_FORMAT}")
+                arrays = {k: data[k] for k in ("video", "frame_ms", "ecg", "r_peaks")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise InputFileError(path, f"not a mespot feature cache ({exc}); delete it to rebuild") from None
+        return cls(
+            described["session_id"], described["subject"], described["face"], float(described["fps"]),
+            float(described["ecg_rate"]), arrays["video"], arrays["frame_ms"], arrays["ecg"],
+            arrays["r_peaks"],
+            [Interval(**t) for t in described["truth"]],
+            [(str(k), float(a), float(b)) for k, a, b in described["distractors"]],
+        )
 
 
 def _cache_key(reader: SessionReader, spec: FeatureSpec) -> str:

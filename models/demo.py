@@ -20,7 +20,7 @@ from hardware_mocks.synth.session import SynthConfig, synthesize_session
 from hardware_mocks.synth.timeline import TimelineProfile
 from hardware_mocks.synth.variation import VariationProfile
 from inference.features.spec import FeatureSpec
-from models.dataset import SessionData, load_session_data
+from models.dataset import CACHE_FORMAT, SessionData, load_session_data
 
 DEMO_MODEL = Path(__file__).parent / "cmcl-net-demo.onnx"
 DEMO_REPORT = DEMO_MODEL.with_suffix(".report.json")
@@ -73,7 +73,7 @@ UNSEEN_PLANS = _plans("unseen", range(401, 405), TEST_FACES, UNSEEN_GEOMETRIES,
 def data_path(plan: SessionPlan, workdir: Path, spec: FeatureSpec) -> Path:
     """Where a plan's features are kept, named by the plan and the feature spec (another spec: built anew)."""
     digest = hashlib.sha256(spec.to_json().encode()).hexdigest()[:10]
-    return workdir / f"{plan.name}-{digest}.npz"
+    return workdir / f"{plan.name}-{digest}-f{CACHE_FORMAT}.npz"
 
 
 def build_session(plan: SessionPlan, workdir: Path, spec: FeatureSpec) -> Path:

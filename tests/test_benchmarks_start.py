@@ -42,7 +42,7 @@ def test_a_benchmark_starts(script: Path) -> None:
     ("causal_hr", (), "physio-5.0.1.acq"),
     ("gui", ("--seconds", "2"), "paint events"),
     ("landmarks", (), "face mesh (onnxruntime, 1 thread)"),
-    ("spotting", ("--repeat", "1", "--full-seconds", "1", "--live-seconds", "2"), "CPU share at live 150 fps"),
+    ("spotting", ("--repeat", "1", "--full-seconds", "1", "--live-seconds", "2"), "CPU share at live"),
     ("soak", ("--minutes", "0.2", "--interval-s", "1"), "RSS"),
 ])
 def test_a_quick_benchmark_prints_its_figures_at_a_tiny_size(name: str, args: tuple[str, ...],

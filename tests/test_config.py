@@ -54,3 +54,23 @@ def test_bad_file(tmp_path: Path) -> None:
     bad.write_text("[camera\nfps = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", ".hidden", "", "x" * 65, "a b", "s\\x"])
+def test_subject_and_trial_names_that_could_leave_the_session_folder_are_refused(
+        name: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from app.cli import main
+
+    for setting in ("recording.subject", "recording.trial"):
+        with pytest.raises(ConfigError, match=setting.replace(".", r"\.")):
+            load_config(None, [f"{setting}={name}"])
+    code = main(["record", "--set", "camera.driver=mock", "--set", f"recording.subject={name}",
+                 "--set", f"recording.out_dir={tmp_path}", "--duration", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "recording.subject" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.parent.glob("x*")) and list(tmp_path.iterdir()) == []
+
+
+def test_good_names_pass() -> None:
+    config = load_config(None, ["recording.subject=P-07_a", "recording.trial=2.1"])
+    assert (config.recording.subject, config.recording.trial) == ("P-07_a", "2.1")

@@ -386,3 +386,30 @@ def test_block_and_argument_validation() -> None:
         ndt.read(-1.0)
     with pytest.raises(RuntimeError):
         _ = ndt.sampling_rate
+
+
+def test_the_data_listener_accepts_only_acqknowledges_host() -> None:
+    import socket
+
+    from acquisition.ecg.ndt import accept_from
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    intruder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    intruder.bind(("127.0.0.3", 0))  # another machine, as far as the address goes
+    intruder.connect(("127.0.0.1", port))
+    acqknowledge = socket.create_connection(("127.0.0.1", port))
+    rejected: list[str] = []
+    try:
+        conn, peer = accept_from(listener, {"127.0.0.1"}, 2.0, rejected)
+        assert conn is not None and peer[0] == "127.0.0.1" and rejected == ["127.0.0.3"]
+        acqknowledge.sendall(b"x")
+        assert conn.recv(1) == b"x"
+        conn.close()
+        assert intruder.recv(1) == b""  # closed on it
+        assert accept_from(listener, {"127.0.0.1"}, 0.2, rejected) == (None, ())  # nobody else: time out
+    finally:
+        for sock in (listener, intruder, acqknowledge):
+            sock.close()

@@ -207,3 +207,31 @@ def test_sigkilled_writer_leaves_a_readable_session(tmp_path: Path) -> None:
         assert np.all(reader.frame(i) == i % 256)
     assert reader.ecg_sample_count >= 20 * ((n - 3) // 3)
     assert reader.events[-1]["kind"] == "marker"
+
+
+def _modes(session: Path) -> dict[str, int]:
+    return {str(p.relative_to(session)): p.stat().st_mode & 0o777 for p in [session, *session.rglob("*")]}
+
+
+@pytest.mark.parametrize(("access", "folder", "file"), [("private", 0o700, 0o600), ("group", 0o750, 0o640)])
+def test_a_new_session_is_readable_only_as_its_access_says(tmp_path: Path, access: str, folder: int,
+                                                           file: int) -> None:
+    import os
+
+    old = os.umask(0o022)  # a usual umask would leave files world-readable
+    try:
+        meta = make_meta()
+        with SessionWriter(tmp_path / "s", meta, access=access) as writer:
+            f, idx = frame_block(0, 20, meta.video.frame_shape)
+            writer.append_frames(f, idx)
+            writer.append_ecg(np.zeros((100, 2)))
+            modes_while_recording = _modes(tmp_path / "s")
+            (tmp_path / "s" / "truth").mkdir()
+            (tmp_path / "s" / "truth" / "megc.csv").write_text("x\n")
+    finally:
+        os.umask(old)
+    for modes in (modes_while_recording, _modes(tmp_path / "s")):
+        for name, mode in modes.items():
+            expected = folder if (tmp_path / "s" / name).is_dir() else file
+            assert mode == expected, f"{name}: {oct(mode)}"
+    assert not list((tmp_path / "s").glob("*.tmp"))

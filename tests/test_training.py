@@ -135,3 +135,19 @@ def test_modality_dropout_blanks_whole_windows_of_one_input_at_the_configured_ra
         assert all(torch.equal(a, b) for a, b in zip(same, (video, ecg, hrv), strict=True))
     with pytest.raises(ValueError, match="video_dropout"):
         TrainConfig(video_dropout=1.0)
+
+
+def test_the_feature_cache_round_trips_without_pickle_and_refuses_pickled_files(data: SessionData,
+                                                                                tmp_path: Path) -> None:
+    from acquisition.errors import InputFileError
+
+    data.save(tmp_path / "s.npz")
+    back = SessionData.load(tmp_path / "s.npz")
+    assert back.truth == data.truth and back.distractors == data.distractors
+    np.testing.assert_array_equal(back.video, data.video)
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as stored:
+        assert all(stored[k].dtype != object for k in stored.files)
+    # an old (or crafted) cache holding pickled objects is refused, never unpickled
+    np.savez(tmp_path / "pickled.npz", meta=np.array([{"run": "code"}], dtype=object), video=data.video)
+    with pytest.raises(InputFileError, match="not a mespot feature cache"):
+        SessionData.load(tmp_path / "pickled.npz")

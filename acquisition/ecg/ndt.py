@@ -122,6 +122,47 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _addresses(host: str) -> set[str]:
+    """The IP addresses ``host`` names (the peers a data connection may come from)."""
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        found = {host}
+    return found | {"127.0.0.1", "::1"} if _is_loopback(host) else found
+
+
+def _route_address(host: str, port: int) -> str:
+    """This machine's address on the interface that reaches ``host`` (what AcqKnowledge connects to)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect((host, port))  # UDP: no packet is sent, the kernel only picks the route
+        return probe.getsockname()[0]
+    except OSError:
+        return "0.0.0.0"  # no route known yet: every interface, peers still checked on accept
+    finally:
+        probe.close()
+
+
+def accept_from(listener: socket.socket, allowed: set[str], timeout_s: float, rejected: list[str]
+                ) -> tuple[socket.socket | None, tuple]:
+    """The first connection from one of the ``allowed`` addresses within ``timeout_s`` ((None, ()) when none
+    came); connections from elsewhere are closed and their addresses added to ``rejected``: only
+    AcqKnowledge's host may deliver the ECG."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        listener.settimeout(left)
+        try:
+            conn, peer = listener.accept()
+        except TimeoutError:
+            break
+        if peer[0] in allowed:
+            return conn, peer
+        rejected.append(peer[0])
+        log.warning("refused a data connection from %s (not AcqKnowledge's host)", peer[0])
+        conn.close()
+    return None, ()
+
+
 def find_channel(wanted: str, channels: Sequence[NdtChannel]) -> NdtChannel:
     """The channel labelled ``wanted``: exact (case-insensitive), else the one whose label starts with it
     followed by a non-alphanumeric character ('ECG' finds 'ECG (.05 - 150 Hz)'). DeviceError otherwise."""
@@ -191,7 +232,8 @@ class NdtEcgSource(EcgSource):
             raise ValueError(f"channel labels must be distinct, got {labels}")
         self._labels = labels
         self._listen_host = (
-            listen_host if listen_host is not None else ("127.0.0.1" if _is_loopback(host) else "0.0.0.0")
+            listen_host if listen_host is not None
+            else ("127.0.0.1" if _is_loopback(host) else _route_address(host, rpc_port))
         )
         self._data_host = data_host
         self._rpc_timeout_s = _check_seconds("rpc_timeout_s", rpc_timeout_s)
@@ -210,6 +252,7 @@ class NdtEcgSource(EcgSource):
         self._base_rate = math.nan
         self._decoder: FrameDecoder | None = None
         self._listener: socket.socket | None = None
+        self.rejected_peers: list[str] = []  # data connections refused: not from AcqKnowledge's host
         self._conn: socket.socket | None = None
         self._reader: threading.Thread | None = None
         self._stop_event = threading.Event()
@@ -387,14 +430,15 @@ class NdtEcgSource(EcgSource):
             if time.monotonic() > deadline:
                 raise DeviceError("AcqKnowledge did not start acquiring (is the MP160 on and connected?)")
             time.sleep(POLL_S)
-        self._listener.settimeout(self._connect_timeout_s)
-        try:
-            conn, peer = self._listener.accept()
-        except TimeoutError as exc:
+        conn, peer = accept_from(self._listener, _addresses(self._host), self._connect_timeout_s,
+                                 self.rejected_peers)
+        if conn is None:
+            refused = ", ".join(self.rejected_peers)
+            refused = f"; refused connections from {refused}" if refused else ""
             raise DeviceError(
                 f"AcqKnowledge did not open its data connection to port {self.data_port} within "
-                f"{self._connect_timeout_s:g} s (firewall? data connection hostname?)"
-            ) from exc
+                f"{self._connect_timeout_s:g} s (firewall? data connection hostname?){refused}"
+            )
         self._listener.close()
         self._listener = None
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -36,6 +36,9 @@ FRAME_INDEX_DTYPE = np.dtype(
 
 ECG_DTYPE = np.dtype("<f8")
 
+# who may read a session (faces are personal data): (directory mode, file mode) per recording.access
+ACCESS_MODES = {"private": (0o700, 0o600), "group": (0o750, 0o640)}
+
 EVENT_KINDS = ("marker", "trial_start", "trial_end", "gap", "fault", "alert", "note")
 
 

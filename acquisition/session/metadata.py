@@ -128,11 +128,19 @@ class SessionMetadata:
             **fields,
         )
 
-    def write(self, path: Path) -> None:
-        """Atomic replace: a reader sees the old or the new file, never half of one."""
+    def write(self, path: Path, mode: int = 0o600) -> None:
+        """Atomic replace: a reader sees the old or the new file, never half of one (``mode``: its
+        permissions, from the start)."""
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.to_json())
-        os.replace(tmp, path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "w") as out:
+                os.fchmod(out.fileno(), mode)
+                out.write(self.to_json())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # no stray temporary file (a full disk, say)
+            raise
 
     @classmethod
     def read(cls, path: Path) -> SessionMetadata:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from acquisition.session._format import (
+    ACCESS_MODES,
     ECG_DTYPE,
     ECG_FILE,
     EVENT_KINDS,
@@ -38,27 +39,32 @@ def _write_all(fd: int, data: memoryview) -> None:
 class SessionWriter:
     """Writes one session directory. Not thread-safe: one writer thread owns it."""
 
-    def __init__(self, path: str | Path, metadata: SessionMetadata, *, overwrite: bool = False) -> None:
+    def __init__(self, path: str | Path, metadata: SessionMetadata, *, overwrite: bool = False,
+                 access: str = "private") -> None:
         metadata.validate()
+        if access not in ACCESS_MODES:
+            raise ValueError(f"access {access!r} is not one of {', '.join(ACCESS_MODES)}")
         self.path = Path(path)
         self.metadata = metadata
+        self._dir_mode, self._file_mode = ACCESS_MODES[access]
         if (self.path / METADATA_FILE).exists() and not overwrite:
             raise FileExistsError(f"{self.path} already holds a session; choose another directory")
-        (self.path / FRAMES_DIR).mkdir(parents=True, exist_ok=True)
+        for folder in (self.path, self.path / FRAMES_DIR):  # modes set outright (whatever the umask)
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, self._dir_mode)
         for stale in (FRAME_INDEX_FILE, ECG_FILE, EVENTS_FILE):
             (self.path / stale).unlink(missing_ok=True)
         for stale in (self.path / FRAMES_DIR).glob("chunk-*.u8"):
             stale.unlink()
-        metadata.write(self.path / METADATA_FILE)
+        metadata.write(self.path / METADATA_FILE, self._file_mode)
 
         self._frame_shape = metadata.video.frame_shape
         self._frame_dtype = PIXEL_FORMATS[metadata.video.pixel_format]
         self._frames_per_chunk = metadata.video.frames_per_chunk
         self._n_channels = len(metadata.ecg.channels)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        self._index_fd = os.open(self.path / FRAME_INDEX_FILE, flags, 0o644)
-        self._ecg_fd = os.open(self.path / ECG_FILE, flags, 0o644)
-        self._events_fd = os.open(self.path / EVENTS_FILE, flags, 0o644)
+        self._index_fd = self._open(self.path / FRAME_INDEX_FILE)
+        self._ecg_fd = self._open(self.path / ECG_FILE)
+        self._events_fd = self._open(self.path / EVENTS_FILE)
         self._chunk_fd: int | None = None
         self.frame_count = 0
         self.ecg_sample_count = 0
@@ -92,8 +98,16 @@ class SessionWriter:
     def _open_chunk(self, chunk: int) -> None:
         if self._chunk_fd is not None:
             os.close(self._chunk_fd)
-        path = self.path / FRAMES_DIR / chunk_file_name(chunk)
-        self._chunk_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._chunk_fd = self._open(self.path / FRAMES_DIR / chunk_file_name(chunk))
+
+    def _open(self, path: Path) -> int:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, self._file_mode)
+        os.fchmod(fd, self._file_mode)
+        return fd
+
+    def protect(self, path: Path) -> None:
+        """Give a file or folder written into the session by others (ground truth, say) the session's mode."""
+        os.chmod(path, self._dir_mode if path.is_dir() else self._file_mode)
 
     # -- ECG ------------------------------------------------------------------------------------------
     def append_ecg(self, samples: np.ndarray) -> None:
@@ -134,7 +148,10 @@ class SessionWriter:
             "ecg_sample_count": self.ecg_sample_count,
             **summary,
         }
-        self.metadata.write(self.path / METADATA_FILE)
+        self.metadata.write(self.path / METADATA_FILE, self._file_mode)
+        for extra in self.path.rglob("*"):  # anything added beside the writer's own files
+            if not extra.is_symlink():
+                self.protect(extra)
         self.closed = True
 
     def __enter__(self) -> SessionWriter:

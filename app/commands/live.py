@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if config.camera.driver == "mock":
             setup = stack.enter_context(mock_lab(config, MOCK_WORKDIR))
             config, done = setup.config, setup.done
-        extra: list[AlertSink] = [] if args.no_lsl else [LslMarkerSink(session_id)]
+        extra: list[AlertSink] = [] if args.no_lsl else [
+            LslMarkerSink(session_id, scope=config.lsl.scope, identify=config.lsl.identify_subject)]
         engine = make_engine(spotter, config.camera.fps, config.ecg.sampling_rate, args,
                              session_id=session_id,
                              subject=config.recording.subject, video=session_id,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from acquisition._checks import check_name
 from acquisition.errors import ConfigError, MespotError
 from acquisition.pipeline import Acquisition, AcquisitionStatus
 from acquisition.recorder import Recorder
@@ -366,6 +367,14 @@ class LabController:
         self._worker.submit(self._connect)
 
     def start_recording(self, subject: str, trial: str, out_dir: str) -> None:
+        """Record under ``out_dir``/<subject>_<trial>_<time>; names that could leave ``out_dir`` (path
+        separators, '..') are refused with a notice, as on the command line."""
+        try:
+            check_name(subject, "subject")
+            check_name(trial, "trial")
+        except ConfigError as exc:
+            self.notify("error", f"not recording: {exc}")
+            return
         self._worker.submit(lambda: self._start_recording(RecordingRequest(subject, trial, out_dir)))
 
     def stop_recording(self) -> None:
@@ -537,7 +546,7 @@ class LabController:
                                                        trial=request.trial))
         out = Path(request.out_dir) / f"{request.subject}_{request.trial}_{dt.datetime.now():%Y%m%d-%H%M%S}"
         source = "replay" if self.choice.is_replay else "live"
-        writer = SessionWriter(out, session_metadata(config, source))
+        writer = SessionWriter(out, session_metadata(config, source), access=config.recording.access)
         recorder = Recorder(run.acquisition, writer, fsync_interval_s=config.recording.fsync_interval_s,
                             lossless=lossless)
         recorder.start()
