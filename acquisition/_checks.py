@@ -8,6 +8,7 @@ import re
 
 from acquisition.errors import ConfigError
 
+ECG_RATE_HZ = (100.0, 100000.0)  # below 100 Hz R-peaks cannot be placed; above, no ECG amplifier records
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 

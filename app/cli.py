@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
+from acquisition._checks import check_range
 from acquisition.errors import MespotError
 
 # Subcommand name -> module in app.commands (imported lazily so that `mespot evaluate` never pays for Qt).
@@ -26,9 +28,37 @@ COMMANDS = {
 }
 
 
+# physical ranges of the numeric options, by option name (whichever subcommand has them): the one place
+OPTION_RANGES = {
+    "duration": (1e-3, 7 * 86400.0),  # seconds
+    "eta": (1e-6, 1e6),
+    "threshold": (0.0, 1.0),
+    "fps": (1.0, 1000.0),
+    "ecg_rate": (100.0, 100000.0),
+    "rate": (100.0, 100000.0),
+    "minutes": (1e-3, 600.0),
+    "iou": (1e-6, 1.0),
+    "full_seconds": (0.1, 3600.0),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is what --help is for)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    for name, (low, high) in OPTION_RANGES.items():
+        value = getattr(args, name, None)
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            check_range(value, "--" + name.replace("_", "-"), low, high)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that subcommand's module is imported (fast start-up)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mespot",
         description="Real-time micro-expression spotting from 150 fps video and ECG (CMCL-Net).",
     )
@@ -43,9 +73,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # FFmpeg (inside OpenCV) logs to stderr on its own; a bad video must end in our one line, not its log
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     try:
+        check_options(args)
         return int(args.run(args) or 0)
     except MespotError as exc:
         print(f"mespot {args.command}: error: {exc}", file=sys.stderr)

@@ -6,10 +6,11 @@ object, never from literals of its own.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from acquisition._checks import check_name
 from acquisition.errors import ConfigError
@@ -132,13 +133,21 @@ class LabConfig:
             value = getattr(getattr(self, section), key)
             if value not in allowed:
                 raise ConfigError(f"{section}.{key} = {value!r}; expected one of {', '.join(allowed)}")
-        positive = [("camera", "fps"), ("camera", "exposure_us"), ("camera", "timeout_ms"),
-                    ("ecg", "sampling_rate"), ("trigger", "rate_hz"), ("trigger", "pulse_width_us"),
-                    ("buffer", "frame_seconds"), ("buffer", "ecg_seconds"), ("recording", "frames_per_chunk"),
-                    ("mock", "loops")]
-        for section, key in positive:
-            if getattr(getattr(self, section), key) <= 0:
-                raise ConfigError(f"{section}.{key} must be positive")
+        for (section, key), (low, high) in PHYSICAL_RANGES.items():
+            value = getattr(getattr(self, section), key)
+            if not (math.isfinite(value) and low <= value <= high) and not (
+                    (section, key) in ZERO_MEANS_UNSET and value == 0):
+                raise ConfigError(f"{section}.{key} = {value!r}: must lie between {low:g} and {high:g}")
+        period_us = 1e6 / self.trigger.rate_hz
+        if self.trigger.pulse_width_us >= period_us:
+            raise ConfigError(f"trigger.pulse_width_us = {self.trigger.pulse_width_us}: must be shorter than "
+                              f"the pulse period ({period_us:.0f} us at {self.trigger.rate_hz:g} Hz)")
+        ring_bytes = self.buffer.frame_seconds * self.camera.fps * self.camera.width * self.camera.height
+        available = available_memory_bytes()
+        if available and ring_bytes > RING_MEMORY_SHARE * available:
+            raise ConfigError(f"buffer.frame_seconds = {self.buffer.frame_seconds:g}: the frame ring would "
+                              f"take {ring_bytes / 2**30:.1f} GiB, more than {RING_MEMORY_SHARE:.0%} of the "
+                              f"{available / 2**30:.1f} GiB of memory available")
         check_name(self.recording.subject, "recording.subject")
         check_name(self.recording.trial, "recording.trial")
         x, y, w, h = self.recording.roi
@@ -160,6 +169,43 @@ class LabConfig:
         return self
 
 
+# physical (and sane) ranges of the numeric settings, in their own units; the one place they are checked
+PHYSICAL_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("camera", "index"): (0, 63), ("camera", "width"): (1, 16384), ("camera", "height"): (1, 16384),
+    ("camera", "fps"): (1, 1000), ("camera", "exposure_us"): (1, 1e6), ("camera", "gain_db"): (0, 48),
+    ("camera", "buffer_queue_size"): (1, 4096), ("camera", "timeout_ms"): (1, 60000),
+    ("camera", "timeout_burst_limit"): (1, 1e6),
+    ("ecg", "rpc_port"): (1, 65535), ("ecg", "data_port"): (0, 65535),
+    ("ecg", "sampling_rate"): (100, 100000),  # below 100 Hz R-peaks cannot be placed
+    ("ecg", "trigger_threshold_v"): (0.01, 50), ("ecg", "stall_timeout_s"): (0.05, 3600),
+    ("ecg", "rpc_timeout_s"): (0.05, 3600),
+    ("trigger", "baudrate"): (300, 4000000), ("trigger", "rate_hz"): (1, 1000),
+    ("trigger", "pulse_width_us"): (1, 1e6), ("trigger", "timeout_s"): (0.01, 3600),
+    ("trigger", "boot_wait_s"): (0, 60),
+    ("buffer", "frame_seconds"): (0.1, 3600), ("buffer", "ecg_seconds"): (1, 86400),
+    ("recording", "frames_per_chunk"): (1, 100000), ("recording", "fsync_interval_s"): (0.01, 3600),
+    ("mock", "ecg_rate"): (100, 100000), ("mock", "synth_seed"): (0, 2**32 - 1),
+    ("mock", "synth_minutes"): (0.001, 600), ("mock", "loops"): (1, 1e6),
+    ("mock", "fault_ecg_drop_after_s"): (0, 86400), ("mock", "fault_ecg_stall_after_s"): (0, 86400),
+    ("mock", "fault_ecg_stall_s"): (0, 3600), ("mock", "fault_camera_timeouts_after_s"): (0, 86400),
+    ("mock", "fault_camera_timeouts"): (0, 1e9),
+}
+ZERO_MEANS_UNSET = {("mock", "ecg_rate")}  # 0: take it from the file
+RING_MEMORY_SHARE = 0.5  # the frame ring may take at most this share of the memory available
+
+
+def available_memory_bytes() -> int:
+    """Memory available for new allocations (Linux: MemAvailable), 0 where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _coerce(value: Any, kind: Any, where: str) -> Any:
     """Convert a TOML value or an override string to the field's type."""
     try:
@@ -170,20 +216,36 @@ def _coerce(value: Any, kind: Any, where: str) -> Any:
                 return value.lower() in ("true", "1", "yes")
             return bool(value)
         if kind in (int, float):
-            if isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
                 raise ValueError(value)
-            return kind(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            if kind is int:
+                if not number.is_integer():
+                    raise ValueError(value)
+                return int(number)
+            return number
         if kind is str:
-            return str(value)
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
         if str(kind).startswith("tuple"):
+            if not isinstance(value, str | list | tuple):
+                raise ValueError(value)
             items = value.strip("()[] ").split(",") if isinstance(value, str) else list(value)
+            wanted = len(get_args(kind)) if Ellipsis not in get_args(kind) else len(items)
+            if len(items) != wanted or any(isinstance(v, bool | float) for v in items):
+                raise ValueError(value)
             return tuple(int(v) for v in items)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: cannot use {value!r} as {getattr(kind, '__name__', kind)}") from None
     return value
 
 
-def _section(cls: type, values: dict[str, Any], where: str) -> Any:
+def _section(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where} = {values!r}: must be a [{where}] table of settings")
     hints = get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     unknown = set(values) - known
@@ -201,6 +263,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             data = tomllib.loads(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"{path}: configuration file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the configuration ({exc})") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     for item in overrides:
@@ -208,13 +272,23 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         section, dot, name = key.strip().partition(".")
         if not sep or not dot:
             raise ConfigError(f"override {item!r} must look like section.key=value")
-        data.setdefault(section, {})[name] = value.strip()
+        values = data.setdefault(section, {})
+        if not isinstance(values, dict):
+            where = f"{path}: " if path is not None else ""
+            raise ConfigError(f"{where}{section} = {values!r}: must be a [{section}] table of settings")
+        values[name] = value.strip()
     hints = get_type_hints(LabConfig)
     unknown = set(data) - set(hints)
     if unknown:
-        raise ConfigError(f"unknown configuration section(s): {', '.join(sorted(unknown))}")
-    sections = {name: _section(hints[name], values, name) for name, values in data.items()}
-    return replace(LabConfig(), **sections).validate()
+        where = f"{path}: " if path is not None else ""
+        raise ConfigError(f"{where}unknown configuration section(s): {', '.join(sorted(unknown))}")
+    try:
+        sections = {name: _section(hints[name], values, name) for name, values in data.items()}
+        return replace(LabConfig(), **sections).validate()
+    except ConfigError as exc:
+        if path is None:
+            raise
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def as_dict(config: Any) -> dict[str, Any]:

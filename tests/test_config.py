@@ -39,7 +39,13 @@ def test_overrides(tmp_path: Path) -> None:
     ("camera.driver=usb", "camera.driver"),
     ("recording.roi=[2000, 0, 100, 100]", "does not fit"),
     ("trigger.rate_hz=100", "must equal camera.fps"),
-    ("camera.exposure_us=-1", "must be positive"),
+    ("camera.exposure_us=-1", "must lie between 1 and"),
+    ("camera.fps=nan", "cannot use 'nan'"),
+    ("recording.frames_per_chunk=1.5", "cannot use '1.5'"),
+    ("recording.roi=1,2,3", "cannot use '1,2,3'"),
+    ("ecg.sampling_rate=10", "ecg.sampling_rate = 10.0: must lie between 100"),
+    ("buffer.frame_seconds=3000", "of memory available"),
+    ("trigger.pulse_width_us=7000", "shorter than the pulse period"),
     ("camera", "section.key=value"),
 ])
 def test_bad_settings(override: str, message: str) -> None:
@@ -74,3 +80,25 @@ def test_subject_and_trial_names_that_could_leave_the_session_folder_are_refused
 def test_good_names_pass() -> None:
     config = load_config(None, ["recording.subject=P-07_a", "recording.trial=2.1"])
     assert (config.recording.subject, config.recording.trial) == ("P-07_a", "2.1")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("camera = 5\n", "camera = 5: must be a [camera] table"),
+    ("[recording]\nroi = [1, 2, 3]\n", "recording.roi: cannot use [1, 2, 3]"),
+    ("[camera]\ntimeout_ms = -5\n", "camera.timeout_ms = -5: must lie between"),
+    ("[camera]\nfps = nan\n", "camera.fps: cannot use nan"),
+    ("[camera\n", "not valid TOML"),
+])
+def test_toml_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "lab.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+
+
+def test_a_section_that_is_a_value_is_refused_even_with_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "lab.toml"
+    path.write_text("camera = 5\n")
+    with pytest.raises(ConfigError, match=r"camera = 5: must be a \[camera\] table"):
+        load_config(path, ["camera.driver=mock"])

@@ -280,3 +280,13 @@ def test_the_training_free_spotter_runs_in_the_window(qtbot, window: MainWindow)
     assert x is not None and len(x) > 0
     window.stop_acquisition()
     qtbot.waitUntil(lambda: controller.phase == "idle", timeout=START_TIMEOUT_MS)
+
+
+def test_a_subject_name_that_leaves_the_output_folder_is_refused(qtbot, window: MainWindow,
+                                                                 tmp_path: Path) -> None:
+    controller = window.controller
+    controller.start_recording("../../escape", "1", str(tmp_path / "out"))
+    notices = controller.notices()
+    assert any(n.level == "error" and "subject" in n.text for n in notices)
+    assert not controller.is_recording and not (tmp_path / "out").exists()
+    assert not list(tmp_path.parent.glob("escape*"))

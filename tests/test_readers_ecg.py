@@ -186,9 +186,12 @@ def test_csv_single_column_and_semicolons(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("\ufeffvoltage\n1\n2\n3\n")
     rec = read_ecg_csv(tmp_path / "a.csv", 100)
     assert rec.channel == "voltage" and rec.signal.tolist() == [1.0, 2.0, 3.0]
-    (tmp_path / "b.csv").write_text("t;EKG\n0.0;1.5\n0.5;2.5\n1.0;3.5\n")
+    (tmp_path / "b.csv").write_text("t;EKG\n0.0;1.5\n0.005;2.5\n0.010;3.5\n")
     rec = read_ecg_csv(tmp_path / "b.csv", None)
-    assert rec.sampling_rate == pytest.approx(2.0) and rec.signal.tolist() == [1.5, 2.5, 3.5]
+    assert rec.sampling_rate == pytest.approx(200.0) and rec.signal.tolist() == [1.5, 2.5, 3.5]
+    (tmp_path / "c.csv").write_text("t;EKG\n0.0;1.5\n0.1;2.5\n0.2;3.5\n")  # 10 Hz: not an ECG
+    with pytest.raises(ConfigError, match="not an ECG rate"):
+        read_ecg_csv(tmp_path / "c.csv", None)
 
 
 @pytest.mark.parametrize(

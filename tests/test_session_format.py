@@ -120,9 +120,7 @@ def test_full_frame_session(tmp_path: Path) -> None:
     assert SessionReader(tmp_path / "s").frame(3).shape == (48, 64)
 
 
-def test_torn_records_are_not_counted(tmp_path: Path) -> None:
-    write_session(tmp_path / "s", 20)
-    path = tmp_path / "s"
+def _tear(path: Path) -> None:
     frame_bytes = 24 * 32
     # cut the third chunk file (frames 14..19) in the middle of frame 16, and the index mid-record
     chunk = path / FRAMES_DIR / chunk_file_name(2)
@@ -131,11 +129,56 @@ def test_torn_records_are_not_counted(tmp_path: Path) -> None:
     os.truncate(path / ECG_FILE, 150 * 16 + 3)
     with open(path / "events.jsonl", "a") as f:
         f.write('{"sample": 3, "ki')
+
+
+def _unclose(path: Path) -> None:
+    meta = json.loads((path / METADATA_FILE).read_text())
+    meta["closed"], meta["summary"] = False, {}  # as a killed writer leaves it
+    (path / METADATA_FILE).write_text(json.dumps(meta))
+
+
+def test_torn_records_of_an_unclosed_session_are_not_counted(tmp_path: Path) -> None:
+    write_session(tmp_path / "s", 20)
+    path = tmp_path / "s"
+    _tear(path)
+    _unclose(path)
     reader = SessionReader(path)
     assert len(reader) == 16
     assert reader.frame(15)[0, 0] == 15
     assert reader.ecg_sample_count == 150
     assert len(reader.events) == 2
+    assert any("torn" in w for w in reader.warnings)
+
+
+def test_a_closed_session_that_lost_data_is_refused_naming_the_file(tmp_path: Path) -> None:
+    write_session(tmp_path / "s", 20)
+    _tear(tmp_path / "s")
+    with pytest.raises(InputFileError, match="damaged session"):
+        SessionReader(tmp_path / "s")
+
+
+@pytest.mark.parametrize(("damage", "file"), [
+    (lambda p: (p / FRAMES_DIR / chunk_file_name(0)).unlink(), "chunk-000000"),
+    (lambda p: (p / ECG_FILE).unlink(), ECG_FILE),
+    (lambda p: os.truncate(p / FRAME_INDEX_FILE, 3 * FRAME_INDEX_DTYPE.itemsize), FRAME_INDEX_FILE),
+    (lambda p: (p / FRAME_INDEX_FILE).write_bytes(bytes(reversed((p / FRAME_INDEX_FILE).read_bytes()))),
+     FRAME_INDEX_FILE),
+])
+def test_damage_to_a_closed_session_names_the_file(tmp_path: Path, damage, file: str) -> None:
+    write_session(tmp_path / "s", 20)
+    damage(tmp_path / "s")
+    with pytest.raises(InputFileError) as info:
+        SessionReader(tmp_path / "s")
+    assert file in str(info.value)
+
+
+def test_a_wrong_frames_per_chunk_is_found(tmp_path: Path) -> None:
+    write_session(tmp_path / "s", 20)
+    meta = json.loads((tmp_path / "s" / METADATA_FILE).read_text())
+    meta["video"]["frames_per_chunk"] = 3
+    (tmp_path / "s" / METADATA_FILE).write_text(json.dumps(meta))
+    with pytest.raises(InputFileError, match="wrong frames_per_chunk"):
+        SessionReader(tmp_path / "s")
 
 
 def test_missing_or_bad_metadata(tmp_path: Path) -> None:
@@ -166,7 +209,7 @@ def test_writer_rejects_wrong_shapes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ECG block"):
         writer.append_ecg(np.zeros((5, 3)))
     writer.close()
-    with pytest.raises(FileExistsError):
+    with pytest.raises(InputFileError, match="already holds a session"):
         SessionWriter(tmp_path / "s", make_meta())
 
 

@@ -83,16 +83,22 @@ def normalize_kind(text: str) -> str:
         raise ValueError(f"class {text!r} is neither ME/micro nor macro/MaE") from None
 
 
+MAX_FRAME_NUMBER = 10**9  # more than 77 days at 150 fps: beyond it a frame number is a corrupt value
+
+
 def _frame_number(text: str) -> int:
     """An integer frame number; "12.0" (a float column written by pandas) is accepted."""
     text = text.strip()
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
         value = float(text)  # ValueError for text
         if not value.is_integer():
             raise ValueError(text) from None
-        return int(value)
+        number = int(value)
+    if abs(number) > MAX_FRAME_NUMBER:
+        raise ValueError(f"{text} is not a frame number")
+    return number
 
 
 def read_megc_csv(path: str | Path) -> list[Interval]:

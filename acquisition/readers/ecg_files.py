@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from acquisition._checks import ECG_RATE_HZ
 from acquisition.errors import ConfigError, InputFileError
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,9 @@ def _check_file(path: Path) -> None:
 
 
 def _check_rate(rate: float) -> float:
-    if not (math.isfinite(rate) and rate > 0):
-        raise ConfigError(f"sampling rate must be a positive number, got {rate}")
+    low, high = ECG_RATE_HZ
+    if not (math.isfinite(rate) and low <= rate <= high):
+        raise ConfigError(f"sampling rate {rate} Hz is not an ECG rate ({low:g}-{high:g} Hz)")
     return float(rate)
 
 
@@ -231,6 +233,9 @@ def read_acq(
             data = bioread.read_file(f)
 
         base_rate = float(data.samples_per_second)
+        if not (math.isfinite(base_rate) and ECG_RATE_HZ[0] <= base_rate <= ECG_RATE_HZ[1] * 10):
+            raise InputFileError(path, f"its sample interval gives {base_rate:g} samples per second, not a "
+                                 "recording rate (a corrupt header?)")
         channels = data.channels
         for c in channels:
             if c.data is None or len(c.data) != c.point_count:

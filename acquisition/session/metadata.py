@@ -22,6 +22,16 @@ def software_version() -> str:
         return "unknown"
 
 
+def _number(name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number from {low:g} to {high:g}, got {value!r}")
+
+
+def _integer(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+
+
 @dataclass
 class VideoInfo:
     fps: float
@@ -38,8 +48,17 @@ class VideoInfo:
         return (self.roi[3], self.roi[2])
 
     def validate(self) -> None:
-        if self.fps <= 0:
-            raise ValueError(f"fps must be positive, got {self.fps}")
+        _number("video.fps", self.fps, 1.0, 1000.0)
+        if not (isinstance(self.resolution, tuple) and len(self.resolution) == 2):
+            raise ValueError(f"video.resolution must be [width, height], got {self.resolution!r}")
+        for value in self.resolution:
+            _integer("video.resolution", value, 1, 16384)
+        if self.roi is not None:
+            if not (isinstance(self.roi, tuple) and len(self.roi) == 4):
+                raise ValueError(f"video.roi must be [x, y, width, height], got {self.roi!r}")
+            for value in self.roi:
+                _integer("video.roi", value, -(2**31), 2**31)
+        _integer("video.frames_per_chunk", self.frames_per_chunk, 1, 10**6)
         if self.pixel_format not in PIXEL_FORMATS:
             raise ValueError(f"pixel format {self.pixel_format!r} is not one of {sorted(PIXEL_FORMATS)}")
         width, height = self.resolution
@@ -60,9 +79,11 @@ class EcgInfo:
     trigger_channel: str | None
 
     def validate(self) -> None:
-        if self.sampling_rate <= 0:
-            raise ValueError(f"ECG sampling rate must be positive, got {self.sampling_rate}")
-        if len(self.channels) != len(self.units):
+        _number("ecg.sampling_rate", self.sampling_rate, 100.0, 100000.0)
+        if not (isinstance(self.channels, list) and self.channels and all(isinstance(c, str)
+                                                                           for c in self.channels)):
+            raise ValueError(f"ecg.channels must be a list of channel names, got {self.channels!r}")
+        if not isinstance(self.units, list) or len(self.channels) != len(self.units):
             raise ValueError("one unit per ECG channel is required")
         if self.ecg_channel not in self.channels:
             raise ValueError(f"ECG channel {self.ecg_channel!r} is not among {self.channels}")
@@ -148,10 +169,13 @@ class SessionMetadata:
             raise InputFileError(path.parent, f"not a mespot session: {path.name} is missing")
         try:
             data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputFileError(path, f"session metadata is not valid JSON ({exc})") from None
-        if data.get("schema") != SCHEMA_NAME:
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA_NAME:
             raise InputFileError(path, "not a mespot session metadata file")
+        version = data.get("schema_version", 0)
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InputFileError(path, f"schema_version must be a whole number, got {version!r}")
         if data.get("schema_version", 0) > SCHEMA_VERSION:
             raise InputFileError(
                 path,
@@ -161,6 +185,6 @@ class SessionMetadata:
         try:
             meta = cls.from_dict(data)
             meta.validate()
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputFileError(path, f"session metadata is incomplete or invalid ({exc})") from None
         return meta

@@ -57,10 +57,73 @@ class SessionReader:
         self._frame_bytes = self.frame_shape[0] * self.frame_shape[1] * self.frame_dtype.itemsize
         self._frames_per_chunk = video.frames_per_chunk
         self._chunks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.warnings: list[str] = []  # what an unclosed (cut short) session is missing
         self.frame_count = min(self._complete_index_records(), self._complete_frames_on_disk())
         self.index = self._read_index()
         self.ecg_channels = list(self.metadata.ecg.channels)
         self.ecg = self._read_ecg()
+        self._check()
+
+    # -- integrity ------------------------------------------------------------------------------------
+    def _damaged(self, file: str, problem: str) -> None:
+        """A closed session must hold what its summary says; an unclosed one opens with what is complete."""
+        if self.metadata.closed:
+            raise InputFileError(self.path / file, f"damaged session: {problem}")
+        self.warnings.append(f"{file}: {problem}")
+
+    def _check(self) -> None:
+        summary = self.metadata.summary if isinstance(self.metadata.summary, dict) else {}
+        frames_dir = self.path / FRAMES_DIR
+        index_records = self._complete_index_records()
+        chunk_frames = self._chunk_frame_counts()
+        on_disk = sum(chunk_frames)
+        expected_frames = summary.get("frame_count")
+        if self.metadata.closed and not isinstance(summary.get("frame_count"), int):
+            raise InputFileError(self.path / METADATA_FILE,
+                                 "closed session without a frame count in its summary")
+        if not (self.path / FRAME_INDEX_FILE).exists() and (expected_frames or on_disk):
+            self._damaged(FRAME_INDEX_FILE, "missing")
+        for chunk, n in enumerate(chunk_frames[:-1]):
+            if n != self._frames_per_chunk:
+                self._damaged(f"{FRAMES_DIR}/{chunk_file_name(chunk)}",
+                              f"holds {n} frames, not {self._frames_per_chunk} (truncated, or a wrong "
+                              "frames_per_chunk)")
+        present = {chunk_file_name(c) for c in range(len(chunk_frames))}
+        later = sorted(p.name for p in frames_dir.glob("chunk-*") if p.name not in present) \
+            if frames_dir.exists() else []
+        if later:
+            self._damaged(f"{FRAMES_DIR}/{chunk_file_name(len(chunk_frames))}",
+                          f"missing, with {len(later)} chunk file(s) after it")
+        if isinstance(expected_frames, int):
+            if index_records != expected_frames:
+                self._damaged(FRAME_INDEX_FILE,
+                              f"{index_records} index records, the summary says {expected_frames} frames")
+            if on_disk != expected_frames:
+                self._damaged(FRAMES_DIR, f"{on_disk} frames in the chunk files, the summary says "
+                              f"{expected_frames}")
+        ecg_path = self.path / ECG_FILE
+        row_bytes = ECG_DTYPE.itemsize * len(self.ecg_channels)
+        size = ecg_path.stat().st_size if ecg_path.exists() else 0
+        expected_ecg = summary.get("ecg_sample_count")
+        if not ecg_path.exists() and (expected_ecg or not self.metadata.closed):
+            self._damaged(ECG_FILE, "missing")
+        elif size % row_bytes:
+            self._damaged(ECG_FILE, f"{size % row_bytes} bytes of a torn last sample")
+        if isinstance(expected_ecg, int) and len(self.ecg) != expected_ecg:
+            self._damaged(ECG_FILE, f"{len(self.ecg)} samples, the summary says {expected_ecg}")
+        if self.frame_count:
+            pulses = np.asarray(self.index["trigger_pulse"])
+            stamps = np.asarray(self.index["ecg_sample"])
+            if pulses[0] < 0 or np.any(np.diff(pulses) <= 0) or np.any(np.diff(stamps) < 0):
+                raise InputFileError(self.path / FRAME_INDEX_FILE, "damaged session: index records out of "
+                                     "order (pulse numbers must rise, ECG stamps must not fall)")
+
+    def _chunk_frame_counts(self) -> list[int]:
+        counts, chunk = [], 0
+        while (path := self.path / FRAMES_DIR / chunk_file_name(chunk)).exists():
+            counts.append(path.stat().st_size // self._frame_bytes)
+            chunk += 1
+        return counts
 
     # -- sizes ----------------------------------------------------------------------------------------
     def _complete_index_records(self) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from acquisition.errors import InputFileError
 from acquisition.session._format import (
     ACCESS_MODES,
     ECG_DTYPE,
@@ -48,7 +49,7 @@ class SessionWriter:
         self.metadata = metadata
         self._dir_mode, self._file_mode = ACCESS_MODES[access]
         if (self.path / METADATA_FILE).exists() and not overwrite:
-            raise FileExistsError(f"{self.path} already holds a session; choose another directory")
+            raise InputFileError(self.path, "already holds a session; choose another directory")
         for folder in (self.path, self.path / FRAMES_DIR):  # modes set outright (whatever the umask)
             folder.mkdir(parents=True, exist_ok=True)
             os.chmod(folder, self._dir_mode)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from acquisition._checks import check_name
 from acquisition.errors import ConfigError, InputFileError
 from acquisition.readers.annotations import read_mecg_coding, read_megc_csv, write_megc_csv
 from acquisition.session import (
@@ -57,6 +60,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 def run(args: argparse.Namespace) -> int:
     if args.video.is_dir() and not args.fps:
         raise ConfigError("--fps is required for a frame folder")
+    check_name(args.subject, "--subject")
+    check_name(args.trial, "--trial")
+    if args.out.exists():
+        raise InputFileError(args.out, "already exists; choose a new session directory")
+    # written aside and renamed when complete: a failed import leaves no half session behind
+    partial = args.out.with_name(f".{args.out.name}.importing")
+    shutil.rmtree(partial, ignore_errors=True)
     source = VideoEcgSource(args.video, args.ecg, fps=args.fps, ecg_rate=args.ecg_rate)
     try:
         truth = []
@@ -89,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             source="import",
         )
         n = source.n_pulses
-        with SessionWriter(args.out, meta) as writer, tqdm(total=n, unit="frame", disable=args.quiet) as bar:
+        with SessionWriter(partial, meta) as writer, tqdm(total=n, unit="frame", disable=args.quiet) as bar:
             for first in range(0, n, BLOCK_FRAMES):
                 pulses = range(first, min(first + BLOCK_FRAMES, n))
                 frames = []
@@ -115,8 +125,10 @@ def run(args: argparse.Namespace) -> int:
                     writer.path / TRUTH_DIR / TRUTH_MEGC_FILE,
                     [replace(t, video=video, subject=args.subject) for t in truth],
                 )
+        os.replace(partial, args.out)
     finally:
         source.close()
+        shutil.rmtree(partial, ignore_errors=True)
     print(
         json.dumps(
             {

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from tqdm import tqdm
 
+from acquisition._checks import check_name
 from acquisition.errors import ConfigError
 from acquisition.session import SessionReader
 from hardware_mocks.synth.face import face_names
@@ -92,6 +94,12 @@ def _check(args: argparse.Namespace) -> None:
                           "--macro-hr-response-fraction": args.macro_hr_response_fraction}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{option} must lie in 0..1, got {value}")
+    if args.subject:
+        check_name(args.subject, "--subject")
+    check_name(args.trial, "--trial")
+    for option, value in {"--roi-scale": args.roi_scale, "--variation-scale": args.variation_scale}.items():
+        if not math.isfinite(value):
+            raise ConfigError(f"{option} must be a finite number, got {value}")
     if args.face_px > min(args.size):
         width, height = args.size
         raise ConfigError(f"--face-px: a {args.face_px} px face does not fit a {width}x{height} frame")
