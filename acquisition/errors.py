@@ -28,6 +28,21 @@ class DeviceError(MespotError):
     exit_code = 3
 
 
+class RecordingError(DeviceError):
+    """Writing the session failed (a full disk, a write error): acquisition stops, what was written stays."""
+
+    def __init__(self, path: str | Path, cause: OSError) -> None:
+        import shutil
+
+        self.path = Path(path)
+        try:
+            free = f"{shutil.disk_usage(self.path).free / 2**20:.0f} MiB free there"
+        except OSError:
+            free = "free space unknown"
+        super().__init__(f"{self.path}: cannot write the session ({cause.strerror or cause}; {free}); "
+                         "what was recorded until then is kept")
+
+
 class ConfigError(MespotError):
     """A configuration value that is missing or out of range."""
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from acquisition.errors import RecordingError
 from acquisition.pipeline import Acquisition
 from acquisition.session import FRAME_INDEX_DTYPE, SessionWriter
 
@@ -89,11 +90,21 @@ class Recorder:
                 self._stop.wait(POLL_S)
             while self._step(final=True):
                 pass
+        except OSError as exc:  # a full disk, a write error: a device-class fault, reported by the caller
+            log.debug("recorder write failed", exc_info=True)
+            self.error = RecordingError(self.writer.path, exc)
         except BaseException as exc:  # the session must still be closed; the error is reported by the caller
             log.exception("recorder failed")
             self.error = exc
         finally:
-            self._close()
+            try:
+                if isinstance(self.error, RecordingError):
+                    self.writer.abandon()
+                else:
+                    self._close()
+            except OSError as exc:  # nothing more can be written: the session stays unclosed, readable
+                log.debug("recorder could not close the session", exc_info=True)
+                self.error = self.error or RecordingError(self.writer.path, exc)
 
     def _step(self, final: bool) -> bool:
         """Write what is ready; True when a full batch of frames was read (more may be waiting)."""

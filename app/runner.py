@@ -71,7 +71,8 @@ def _stop_on_signals(flag: list[str]):
         yield
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            # once asked to stop, the process is finishing (summary, exit): more signals are ignored
+            signal.signal(s, signal.SIG_IGN if flag and flag[0] in ("SIGINT", "SIGTERM") else h)
 
 
 def format_status(status: AcquisitionStatus) -> str:
@@ -108,8 +109,10 @@ def run_acquisition(config: LabConfig, *, out: Path | None, source_label: str, d
     stop_reason: list[str] = []
     started = time.monotonic()
     last_print = started
-    try:
-        with _stop_on_signals(stop_reason):
+    # the handlers stay in place through the shutdown: more Ctrl-C or SIGTERM while the session is being
+    # closed are noted, never an interruption (the session is always closed with what was captured)
+    with _stop_on_signals(stop_reason):
+        try:
             while not stop_reason:
                 time.sleep(POLL_S)
                 now = time.monotonic()
@@ -119,12 +122,14 @@ def run_acquisition(config: LabConfig, *, out: Path | None, source_label: str, d
                     stop_reason.append("end of source")
                 elif acquisition.camera_failed.is_set():
                     stop_reason.append("camera fault")
+                elif recorder is not None and recorder.error is not None:
+                    stop_reason.append("recorder fault")
                 if not quiet and now - last_print >= STATUS_INTERVAL_S:
                     print(format_status(acquisition.status()), file=sys.stderr, flush=True)
                     last_print = now
-    finally:
-        acquisition.stop()
-        stats = recorder.stop() if recorder else None
+        finally:
+            acquisition.stop()
+            stats = recorder.stop() if recorder else None
     if recorder is not None and recorder.error is not None:
         raise recorder.error
     return RunResult(acquisition.status(), stats, out, time.monotonic() - started, stop_reason[0])

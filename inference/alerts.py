@@ -147,6 +147,8 @@ ResolveScope = machine
 ListenAddress = 127.0.0.1
 [ports]
 IPv6 = disable
+[log]
+level = -2
 """
 
 

@@ -8,6 +8,7 @@ of the events file is ignored.
 from __future__ import annotations
 
 import json
+import logging
 from collections import OrderedDict
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,8 @@ from acquisition.session._format import (
     chunk_file_name,
 )
 from acquisition.session.metadata import SessionMetadata
+
+log = logging.getLogger(__name__)
 
 MAPPED_CHUNKS = 4  # chunk files kept mapped (the most recently read); older maps are released
 
@@ -70,6 +73,8 @@ class SessionReader:
         if self.metadata.closed:
             raise InputFileError(self.path / file, f"damaged session: {problem}")
         self.warnings.append(f"{file}: {problem}")
+        log.warning("%s: unclosed session (cut short?): %s: %s; opened with its complete records",
+                    self.path, file, problem)
 
     def _check(self) -> None:
         summary = self.metadata.summary if isinstance(self.metadata.summary, dict) else {}
@@ -261,6 +266,7 @@ class SessionReader:
             "stored_frame_shape": list(self.frame_shape),
             "roi": list(meta.video.roi) if meta.video.roi else None,
             "frames": self.frame_count,
+            "warnings": list(self.warnings),
             "ecg_rate": meta.ecg.sampling_rate,
             "ecg_samples": self.ecg_sample_count,
             "ecg_channels": self.ecg_channels,

@@ -7,6 +7,7 @@ record; the reader counts what is complete. Call :meth:`SessionWriter.close` to 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -135,6 +136,16 @@ class SessionWriter:
         for fd in (self._chunk_fd, self._index_fd, self._ecg_fd, self._events_fd):
             if fd is not None:
                 os.fsync(fd)
+
+    def abandon(self) -> None:
+        """Close the files without marking the session closed (after a write error: the last records may
+        be torn; the reader opens such a session with its complete records)."""
+        for fd in (self._chunk_fd, self._index_fd, self._ecg_fd, self._events_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._chunk_fd = None
+        self.closed = True
 
     def close(self, **summary: Any) -> None:
         if self.closed:
