@@ -187,6 +187,16 @@ class Acquisition:
 
     # -- camera thread --------------------------------------------------------------------------------
     def _capture_loop(self) -> None:
+        """Capture until stopped; an unexpected error ends capture as a camera fault, never silently."""
+        try:
+            self._capture()
+        except Exception as exc:
+            log.debug("capture thread failed", exc_info=True)
+            self._fault(f"camera: capture stopped on an unexpected error ({type(exc).__name__}: {exc})")
+            self.events.append(AcquisitionEvent(self._last_stamp + 1, "fault", "camera lost"))
+            self.camera_failed.set()
+
+    def _capture(self) -> None:
         ring = self.frames
         assert ring is not None
         meta = np.zeros((), dtype=FRAME_INDEX_DTYPE)
@@ -229,6 +239,17 @@ class Acquisition:
 
     # -- ECG thread -----------------------------------------------------------------------------------
     def _ecg_loop(self) -> None:
+        """Read ECG until stopped; an unexpected error ends it as an ECG loss (video goes on)."""
+        try:
+            self._read_ecg()
+        except Exception as exc:
+            log.debug("ECG thread failed", exc_info=True)
+            self._fault(f"ECG: reading stopped on an unexpected error ({type(exc).__name__}: {exc})")
+            self.events.append(AcquisitionEvent(self._ecg_rows_written, "gap", "ECG lost",
+                                                {"reason": str(exc)}))
+            self.ecg_failed.set()
+
+    def _read_ecg(self) -> None:
         while not self._stop.is_set():
             try:
                 block = self.ecg_source.read(ECG_READ_TIMEOUT_S)

@@ -73,3 +73,29 @@ def test_repeated_ctrl_c_during_shutdown_still_closes_the_session(source: Path, 
     reader = SessionReader(out)
     assert reader.metadata.closed and len(reader) == summary["frames_written"] > 0
     assert np.asarray(reader.frame(0)).shape == SessionReader(source).frame_shape
+
+
+def test_an_unexpected_error_in_the_capture_thread_is_a_camera_fault(source: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    from acquisition.camera.ximea import XimeaCamera
+
+    grab = XimeaCamera.grab
+    calls = {"n": 0}
+
+    def failing_grab(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 60:
+            raise ZeroDivisionError("a bug in the driver wrapper")
+        return grab(self, *args, **kwargs)
+
+    monkeypatch.setattr(XimeaCamera, "grab", failing_grab)
+    code = main(record_command(source, tmp_path / "rec", 20))
+    captured = capsys.readouterr()
+    assert code == 3
+    summary = json.loads(captured.out)
+    assert summary["stopped_by"] == "camera fault" and summary["wall_s"] < 15
+    assert any("unexpected error (ZeroDivisionError" in f for f in summary["faults"])
+    reader = SessionReader(tmp_path / "rec")
+    assert reader.metadata.closed and 50 <= len(reader) <= 60
+    assert any(e["kind"] == "fault" and e["label"] == "camera lost" for e in reader.events)
