@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 ECG_READ_TIMEOUT_S = 0.1
 LOSSLESS_FRACTION = 0.5  # a lossless reader may fall this fraction of the ring behind, no further
 LOSSLESS_WAIT_S = 0.001
+TRAILING_FAULT_S = 0.5  # pulses without frames at the end beyond this much video: a camera fault
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,9 @@ class Acquisition:
         self._close_devices()
         first_missing = self.sync.frames_stamped + self.sync.frames_dropped
         trailing = self.sync.close(self.clock.pulse_count)
+        if trailing > TRAILING_FAULT_S * self.settings.fps:
+            self._fault(f"camera: the frames of the last {trailing} trigger pulses never came "
+                        f"({trailing / self.settings.fps:.1f} s of video)")
         if trailing:
             self.events.append(AcquisitionEvent(self.clock.predict(first_missing), "gap", "frames dropped",
                                                 {"frames": trailing, "before_pulse": self.clock.pulse_count,
@@ -182,7 +186,7 @@ class Acquisition:
         return [t.native_id for t in self._threads if t.native_id is not None]
 
     def _fault(self, message: str) -> None:
-        log.error(message)
+        log.warning(message)  # as it happens (the command's last line names every fault again)
         self.faults.append(message)
 
     # -- camera thread --------------------------------------------------------------------------------

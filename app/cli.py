@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -77,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
+    # warnings as they happen, one line each; --quiet keeps only errors (the last line sums the faults up)
+    logging.basicConfig(format=f"mespot {args.command}: %(message)s",
+                        level=logging.ERROR if getattr(args, "quiet", False) else logging.WARNING)
     try:
         check_options(args)
         return int(args.run(args) or 0)

@@ -105,6 +105,9 @@ class MockConfig:
     fault_ecg_stall_s: float = 0.0
     fault_camera_timeouts_after_s: float = 0.0
     fault_camera_timeouts: int = 0
+    fault_camera_disconnect_after_s: float = 0.0
+    fault_trigger_unplug_after_s: float = 0.0
+    fault_trigger_mute_after_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,8 @@ PHYSICAL_RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("mock", "synth_minutes"): (0.001, 600), ("mock", "loops"): (1, 1e6),
     ("mock", "fault_ecg_drop_after_s"): (0, 86400), ("mock", "fault_ecg_stall_after_s"): (0, 86400),
     ("mock", "fault_ecg_stall_s"): (0, 3600), ("mock", "fault_camera_timeouts_after_s"): (0, 86400),
-    ("mock", "fault_camera_timeouts"): (0, 1e9),
+    ("mock", "fault_camera_timeouts"): (0, 1e9), ("mock", "fault_camera_disconnect_after_s"): (0, 86400),
+    ("mock", "fault_trigger_unplug_after_s"): (0, 86400), ("mock", "fault_trigger_mute_after_s"): (0, 86400),
 }
 ZERO_MEANS_UNSET = {("mock", "ecg_rate")}  # 0: take it from the file
 RING_MEMORY_SHARE = 0.5  # the frame ring may take at most this share of the memory available

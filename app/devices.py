@@ -161,7 +161,9 @@ def mock_lab(config: LabConfig, workdir: Path, start_s: float = 0.0, duration_s:
                          trigger=replace(config.trigger, rate_hz=round(source.fps)))
     mock = config.mock
     faults = MockFaults(mock.fault_ecg_drop_after_s, mock.fault_ecg_stall_after_s, mock.fault_ecg_stall_s,
-                        mock.fault_camera_timeouts_after_s, mock.fault_camera_timeouts)
+                        mock.fault_camera_timeouts_after_s, mock.fault_camera_timeouts,
+                        mock.fault_camera_disconnect_after_s, mock.fault_trigger_unplug_after_s,
+                        mock.fault_trigger_mute_after_s)
     lab = MockLab(source, speed=MOCK_SPEEDS[mock.speed], camera_serial=mock.serial, faults=faults)
     endpoints = lab.start()
     try:

@@ -40,6 +40,15 @@ class MockFaults:
     ecg_stall_s: float = 0.0
     camera_timeouts_after_s: float = 0.0  # the camera stops delivering for camera_timeouts grabs
     camera_timeouts: int = 0
+    camera_disconnect_after_s: float = 0.0  # the camera's cable is pulled
+    trigger_unplug_after_s: float = 0.0  # the trigger box's USB cable is pulled (its pulses stop)
+    trigger_mute_after_s: float = 0.0  # the trigger box hangs: it reads commands and answers none
+
+    def timed(self) -> list[tuple[float, str]]:
+        """(source seconds, what) of the faults fired by the lab's fault timer."""
+        return [(t, name) for t, name in ((self.camera_disconnect_after_s, "camera disconnect"),
+                                          (self.trigger_unplug_after_s, "trigger unplug"),
+                                          (self.trigger_mute_after_s, "trigger mute")) if t > 0]
 
 
 @dataclass(frozen=True)
@@ -252,10 +261,28 @@ class MockLab:
         self.camera_serial = camera_serial
         self.host = host
         self.endpoints: MockEndpoints | None = None
+        self._closing = threading.Event()
+        self._fault_thread = threading.Thread(target=self._fire_faults, args=(faults.timed(),),
+                                              name="mock-faults", daemon=True) if faults.timed() else None
 
     @property
     def camera_device(self) -> xiapi.MockDevice:
         return self._device_ref[0]
+
+    def _fire_faults(self, faults: list[tuple[float, str]]) -> None:
+        """Fire the timed faults when the camera has exposed that much of the source (any speed)."""
+        pending = sorted(faults)
+        while pending and not self._closing.is_set():
+            due, name = pending[0]
+            if self.clock.frames_exposed / self.source.fps >= due:
+                pending.pop(0)
+                if name == "camera disconnect" and self._device_ref:
+                    self._device_ref[0].disconnect()
+                elif name == "trigger unplug":
+                    self.trigger_box.unplug()
+                elif name == "trigger mute":
+                    self.trigger_box.mute()
+            self._closing.wait(WAIT_TICK_S * 10)
 
     def start(self) -> MockEndpoints:
         self._device_ref.append(xiapi.register_device(self.camera_serial, self.optics))
@@ -272,6 +299,8 @@ class MockLab:
             ndt_data_port=0,
             trigger_port=port,
         )
+        if self._fault_thread is not None:
+            self._fault_thread.start()
         return self.endpoints
 
     def playback_done(self, frames_seen: int, ecg_samples_seen: int, ecg_lost: bool) -> bool:
@@ -279,6 +308,9 @@ class MockLab:
         return frames_seen >= self.source.n_pulses and (ecg_lost or ecg_samples_seen >= self.source.n_samples)
 
     def close(self) -> None:
+        self._closing.set()
+        if self._fault_thread is not None and self._fault_thread.is_alive():
+            self._fault_thread.join()
         self.emulator.close()
         self.trigger_box.close()
         if self._device_ref:

@@ -526,7 +526,7 @@ class NdtEcgSource(EcgSource):
             message += f": {reason}"
         if decoder.pending_bytes:
             message += f"; {decoder.pending_bytes} bytes of an incomplete frame were dropped"
-        log.error(message)
+        log.warning(message)
         with self._cond:
             self._fault = DeviceError(message)
             self._cond.notify_all()
