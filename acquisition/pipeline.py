@@ -23,7 +23,7 @@ from acquisition.ecg import EcgSource, EcgStallError
 from acquisition.errors import DeviceError
 from acquisition.ring_buffer import Reader, RingBuffer
 from acquisition.session import FRAME_INDEX_DTYPE
-from acquisition.sync import FrameSync, TriggerClock
+from acquisition.sync import FrameSync, StampResolver, TriggerClock
 from acquisition.trigger import TriggerBox
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class Acquisition:
         self.events: deque[AcquisitionEvent] = deque()
         self.faults: list[str] = []
         self.ecg_failed = threading.Event()
+        self.stamps = StampResolver(self.clock, self.ecg_failed)  # every consumer resolves stamps by it
         self.camera_failed = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -21,7 +21,6 @@ from acquisition.session import FRAME_INDEX_DTYPE, SessionWriter
 log = logging.getLogger(__name__)
 
 POLL_S = 0.02  # how often the recorder looks at the rings
-MAX_PENDING_S = 2.0  # frames waiting longer than this for their trigger edge are written with the prediction
 
 
 @dataclass(frozen=True)
@@ -135,19 +134,15 @@ class Recorder:
         return len(frames.items) == self._batch
 
     def _write_ready(self, final: bool) -> None:
-        sync = self.acquisition.sync
-        ecg_gone = self.acquisition.ecg_failed.is_set()
-        period = self.acquisition.clock.nominal_period
-        max_wait = MAX_PENDING_S * self.acquisition.settings.ecg_rate
+        sync, stamps = self.acquisition.sync, self.acquisition.stamps
         ready = 0
         for meta in self._pending_meta:
-            predicted = int(meta["ecg_sample"])
-            measured = sync.confirm(int(meta["trigger_pulse"]), predicted, int(meta["camera_ts_us"]))
-            if measured is not None:
-                meta["ecg_sample"] = measured
-            elif not (final or ecg_gone
-                      or self.acquisition.clock.covered_until > predicted + max_wait + period):
+            pulse, predicted = int(meta["trigger_pulse"]), int(meta["ecg_sample"])
+            sync.confirm(pulse, predicted, int(meta["camera_ts_us"]))  # the sync statistics
+            stamp = stamps.resolve(pulse, predicted, final)
+            if stamp is None:
                 break
+            meta["ecg_sample"] = stamp
             ready += 1
         if not ready:
             return

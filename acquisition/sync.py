@@ -226,3 +226,26 @@ class FrameSync:
             ecg_covered_until=self.clock.covered_until,
             edges_inferred=self.clock.edges_inferred,
         )
+
+
+STAMP_WAIT_S = 2.0  # a frame waits at most this long (of ECG scanned past its predicted edge) for its edge
+
+
+class StampResolver:
+    """The one rule for a frame's stamp, used by every consumer (recorder, engine, GUI): its measured trigger
+    edge once the ECG holding it has been scanned; the prediction when the ECG is lost, at the end, or when
+    the trigger channel has been scanned ``STAMP_WAIT_S`` past the predicted edge without it (an edge lost
+    in transport); None while it is still worth waiting."""
+
+    def __init__(self, clock: TriggerClock, ecg_lost: threading.Event, wait_s: float = STAMP_WAIT_S) -> None:
+        self.clock = clock
+        self.ecg_lost = ecg_lost
+        self._wait = round(wait_s * clock.ecg_rate) + clock.nominal_period
+
+    def resolve(self, pulse: int, predicted: int, final: bool = False) -> int | None:
+        measured = self.clock.edge(pulse)
+        if measured is not None:
+            return measured
+        if final or self.ecg_lost.is_set() or self.clock.covered_until > predicted + self._wait:
+            return predicted
+        return None

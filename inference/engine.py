@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from inference.history import History
 from inference.signal.causal import CausalHeartRate
 from inference.spotters import Candidate, Spotter
 from inference.spotting import CandidateMeasurer, Measured, decide
+
+if TYPE_CHECKING:
+    from acquisition.sync import StampResolver
 
 log = logging.getLogger(__name__)
 
@@ -269,14 +273,12 @@ class EngineThreads:
     TRACKED_FRAMES = 64  # frames between the two feature stages (the tracking waits when the flow lags)
 
     def __init__(self, engine: SpottingEngine, frames_ring, ecg_ring, *, lossless_hold=None,
-                 edge_of: Callable[[int], int | None] | None = None,
-                 ecg_lost: threading.Event | None = None) -> None:
-        """``edge_of(pulse)``: the measured trigger edge of a pulse (None until its ECG arrived); frames wait
-        for it, as the recorder's do, so the engine sees the same stamps live and offline. Without it (or
-        once ``ecg_lost`` is set) the capture's predicted stamps are used."""
+                 stamps: StampResolver | None = None) -> None:
+        """``stamps``: the acquisition's stamp resolver; frames wait for their measured trigger edge by its
+        rule, as the recorder's do, so the engine sees the same stamps live, recorded and offline. Without
+        it (a ring filled by something other than an acquisition) the capture's predicted stamps are used."""
         self.engine = engine
-        self._edge_of = edge_of
-        self._ecg_lost = ecg_lost or threading.Event()
+        self._stamps = stamps
         self._waiting: deque[tuple[np.ndarray, int, int, int]] = deque()  # (frame, pulse, stamp, host_ns)
         self._frames = frames_ring.reader(from_seq=0)
         self._ecg = ecg_ring.reader(from_seq=0)
@@ -370,13 +372,8 @@ class EngineThreads:
         return bool(len(ecg.items))
 
     def _stamp(self, pulse: int, predicted: int, final: bool) -> int | None:
-        """The frame's measured trigger edge; None while it has to wait for it."""
-        if self._edge_of is None or self._ecg_lost.is_set():
-            return predicted
-        measured = self._edge_of(pulse)
-        if measured is None:
-            return predicted if final else None
-        return measured
+        """The frame's stamp by the acquisition's rule; None while it has to wait for its edge."""
+        return predicted if self._stamps is None else self._stamps.resolve(pulse, predicted, final)
 
     def _pull(self, final: bool) -> bool:
         """Frames into tracked frames (stage 1 of the features), each stamped with its trigger edge's ECG

@@ -94,3 +94,23 @@ def test_frame_sync_counts_drops_and_sync_error() -> None:
     pulse, stamp, _ = sync.stamp(12, round(8 * period_us))
     sync.confirm(pulse, stamp, round(8 * period_us))
     assert sync.worst_error_frames == 1
+
+
+def test_one_stamp_rule_waits_for_the_edge_then_gives_up_after_the_wait() -> None:
+    import threading
+
+    from acquisition.sync import STAMP_WAIT_S, StampResolver
+
+    clock = TriggerClock(RATE, FPS, 2.5)
+    lost = threading.Event()
+    stamps = StampResolver(clock, lost)
+    signal = pulses(20)
+    clock.feed(0, signal[:50])  # pulses 0..7 measured
+    assert stamps.resolve(3, 999) == clock.edge(3)  # measured wins over the prediction
+    assert stamps.resolve(15, 100) is None  # its ECG has not come yet: wait
+    assert stamps.resolve(15, 100, final=True) == 100  # at the end: the prediction
+    wait = int(STAMP_WAIT_S * RATE)
+    clock.feed(50, np.zeros(100 + wait))  # ECG scanned far past pulse 15 without its edge (lost)
+    assert stamps.resolve(15, 100) == 100
+    lost.set()
+    assert stamps.resolve(19, 5000) == 5000  # the ECG is gone: predictions from now on

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_acq_events:
                 engine.sinks.append(AcqKnowledgeEventSink(acquisition.ecg_source.insert_event))
             threads.append(EngineThreads(engine, acquisition.frames, acquisition.ecg,
-                                         edge_of=acquisition.clock.edge, ecg_lost=acquisition.ecg_failed))
+                                         stamps=acquisition.stamps))
             threads[0].start()
 
         try:

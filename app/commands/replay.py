@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             if engine is not None:
                 hold = acquisition.hold_for if args.speed == "max" else None
                 threads.append(EngineThreads(engine, acquisition.frames, acquisition.ecg, lossless_hold=hold,
-                                             edge_of=acquisition.clock.edge, ecg_lost=acquisition.ecg_failed))
+                                             stamps=acquisition.stamps))
                 threads[0].start()
 
         def done(acquisition) -> bool:

@@ -536,7 +536,8 @@ class LabController:
                                 settings=settings, session_id=run.video, wall_clock_start=wall)
         assert run.acquisition.frames is not None
         threads = EngineThreads(engine, run.acquisition.frames, run.acquisition.ecg,
-                                lossless_hold=run.acquisition.hold_for if hold else None)
+                                lossless_hold=run.acquisition.hold_for if hold else None,
+                                stamps=run.acquisition.stamps)
         threads.start()
         run.engine, run.threads, run.alerts = engine, threads, sink
         self._draining.append(run)
