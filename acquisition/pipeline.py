@@ -62,7 +62,8 @@ class AcquisitionStatus:
     frames: int
     frames_dropped: int
     camera_timeouts: int
-    camera_fps: float
+    camera_fps: float  # the camera's frame rate, by its own exposure clock
+    delivery_fps: float  # frames reaching the host per second (bursts after a stall; replay at maximum speed)
     ecg_samples: int
     ecg_lost: int
     ecg_rate: float
@@ -96,7 +97,8 @@ class Acquisition:
         self._ecg_rows_written = 0
         self._ecg_lost = 0
         self._last_stamp = -1
-        self._fps_window: deque[int] = deque(maxlen=int(settings.fps) + 1)
+        # (host arrival ns, camera exposure us) of the last second of frames
+        self._fps_window: deque[tuple[int, int]] = deque(maxlen=int(settings.fps) + 1)
         self._trigger_column = 1
         self._lossless_readers: list[Reader] = []
 
@@ -240,7 +242,7 @@ class Acquisition:
             meta["ecg_sample"] = stamp
             ring.commit(meta)
             self._last_stamp = stamp
-            self._fps_window.append(frame.host_ns)
+            self._fps_window.append((frame.host_ns, frame.camera_ts_us))
 
     # -- ECG thread -----------------------------------------------------------------------------------
     def _ecg_loop(self) -> None:
@@ -293,15 +295,21 @@ class Acquisition:
 
     # -- status ---------------------------------------------------------------------------------------
     def status(self) -> AcquisitionStatus:
-        stamps = list(self._fps_window)
-        fps = (len(stamps) - 1) / ((stamps[-1] - stamps[0]) * 1e-9) if len(stamps) > 1 and \
-            stamps[-1] > stamps[0] else 0.0
+        window = list(self._fps_window)
+        host = [h for h, _ in window]
+        exposure = [e for _, e in window]
+
+        def rate(times: list[int], seconds_per_unit: float) -> float:
+            if len(times) < 2 or times[-1] <= times[0]:
+                return 0.0
+            return (len(times) - 1) / ((times[-1] - times[0]) * seconds_per_unit)
         return AcquisitionStatus(
             running=self.running,
             frames=self.sync.frames_stamped,
             frames_dropped=self.sync.frames_dropped,
             camera_timeouts=self.camera.timeouts,
-            camera_fps=fps,
+            camera_fps=rate(exposure, 1e-6),
+            delivery_fps=rate(host, 1e-9),
             ecg_samples=self._ecg_rows_written,
             ecg_lost=self._ecg_lost,  # gaps in the sample count (includes what the source dropped)
             ecg_rate=self.settings.ecg_rate,

@@ -76,7 +76,7 @@ def _stop_on_signals(flag: list[str]):
 
 
 def format_status(status: AcquisitionStatus) -> str:
-    return (f"frames {status.frames} ({status.camera_fps:5.1f} fps) dropped {status.frames_dropped} "
+    return (f"frames {status.frames} ({status.delivery_fps:5.1f} fps) dropped {status.frames_dropped} "
             f"timeouts {status.camera_timeouts} | ECG {status.ecg_samples} lost {status.ecg_lost} | "
             f"sync error {status.worst_sync_error_frames} frames")
 
