@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import logging
 import os
@@ -43,6 +44,23 @@ OPTION_RANGES = {
 }
 
 
+MALLOC_ARENAS = 2  # glibc heaps shared by the threads (its default, 8 per core, fragments: +4 MB/min live)
+M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+
+
+def limit_malloc_arenas() -> None:
+    """Few glibc heaps for the many acquisition and engine threads: with one per thread, freed frame
+    copies fragment them and a live session's memory grows by megabytes a minute (benchmarks/soak.py).
+    Left alone where MALLOC_ARENA_MAX is set, and where the C library is not glibc."""
+    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except (OSError, AttributeError):
+        pass
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors on one line (the usage is what --help is for)."""
 
@@ -76,6 +94,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     # FFmpeg (inside OpenCV) logs to stderr on its own; a bad video must end in our one line, not its log
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    limit_malloc_arenas()  # before any thread starts
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     # warnings as they happen, one line each; --quiet keeps only errors (the last line sums the faults up)
