@@ -77,6 +77,10 @@ class SessionReader:
                     self.path, file, problem)
 
     def _check(self) -> None:
+        if not self.metadata.closed:
+            self.warnings.append("session.json: not closed (the recording was cut short: killed, power lost "
+                                 "or a write error); opened with its complete records")
+            log.warning("%s: %s", self.path, self.warnings[-1])
         summary = self.metadata.summary if isinstance(self.metadata.summary, dict) else {}
         frames_dir = self.path / FRAMES_DIR
         index_records = self._complete_index_records()
