@@ -153,6 +153,7 @@ def run(seconds: float, model: Path | None, record: bool, stall_s: float, workdi
             "engine_frames_lost": engine_lost,
             "windows_scored": windows,
             "alerts": len(controller.alerts),
+            "latency_s": [e.alert.latency_s for e in controller.alerts if e.alert.latency_s > 0],
             "update_ms": np.asarray(meter.update_ms),
             "paints": meter.paints,
             "paint_ms": np.asarray([*meter.paint_ms[1:], 0.0])[: len(meter.update_ms)],
@@ -166,6 +167,9 @@ def run(seconds: float, model: Path | None, record: bool, stall_s: float, workdi
         QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
         app.processEvents()
     return result
+
+
+LATENCY_GOAL_S = 1.5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     if r["engine_frames_lost"] is not None:
         print(f"  engine: {r['windows_scored']} windows scored, {r['engine_frames_lost']} frames it fell "
               f"behind on (skipped, capture never waits for it), {r['alerts']} alerts")
+        if r["latency_s"]:
+            latency = np.asarray(r["latency_s"])
+            print(f"  alert latency (apex frame -> alert in the window): p50 {np.median(latency):.2f} s, "
+                  f"max {latency.max():.2f} s (goal <= {LATENCY_GOAL_S:g} s)")
     r["total_ms"] = r["update_ms"] + r["paint_ms"]
     for name, key in (("update", "update_ms"), ("paint", "paint_ms"), ("update + paint", "total_ms")):
         values = r[key]
