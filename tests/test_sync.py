@@ -114,3 +114,13 @@ def test_one_stamp_rule_waits_for_the_edge_then_gives_up_after_the_wait() -> Non
     assert stamps.resolve(15, 100) == 100
     lost.set()
     assert stamps.resolve(19, 5000) == 5000  # the ECG is gone: predictions from now on
+
+
+def test_pulses_after_the_last_frame_count_as_dropped_at_the_end() -> None:
+    clock = TriggerClock(RATE, FPS, 2.5)
+    clock.feed(0, pulses(30))
+    sync = FrameSync(clock, FPS)
+    for n in range(20):  # frames of pulses 0..19 came; the last 10 never did
+        sync.stamp(n, round(n * 1e6 / FPS))
+    assert sync.close(clock.pulse_count) == 10
+    assert sync.frames_dropped == 10 and sync.close(clock.pulse_count) == 0  # counted once
