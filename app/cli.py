@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from acquisition._checks import check_range
+from acquisition._checks import ECG_RATE_HZ, check_range
 from acquisition.errors import MespotError
 
 # Subcommand name -> module in app.commands (imported lazily so that `mespot evaluate` never pays for Qt).
@@ -36,8 +36,8 @@ OPTION_RANGES = {
     "eta": (1e-6, 1e6),
     "threshold": (0.0, 1.0),
     "fps": (1.0, 1000.0),
-    "ecg_rate": (100.0, 100000.0),
-    "rate": (100.0, 100000.0),
+    "ecg_rate": ECG_RATE_HZ,
+    "rate": ECG_RATE_HZ,
     "minutes": (1e-3, 600.0),
     "iou": (1e-6, 1.0),
     "full_seconds": (0.1, 3600.0),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
-from acquisition._checks import check_name
+from acquisition._checks import ECG_RATE_HZ, check_name
 from acquisition.errors import ConfigError
 
 MAX_RATE_MISMATCH_HZ = 0.5  # the trigger box runs at whole hertz; a 29.97 fps source plays at 30 Hz
@@ -179,7 +179,7 @@ PHYSICAL_RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("camera", "buffer_queue_size"): (1, 4096), ("camera", "timeout_ms"): (1, 60000),
     ("camera", "timeout_burst_limit"): (1, 1e6),
     ("ecg", "rpc_port"): (1, 65535), ("ecg", "data_port"): (0, 65535),
-    ("ecg", "sampling_rate"): (100, 100000),  # below 100 Hz R-peaks cannot be placed
+    ("ecg", "sampling_rate"): ECG_RATE_HZ,
     ("ecg", "trigger_threshold_v"): (0.01, 50), ("ecg", "stall_timeout_s"): (0.05, 3600),
     ("ecg", "rpc_timeout_s"): (0.05, 3600),
     ("trigger", "baudrate"): (300, 4000000), ("trigger", "rate_hz"): (1, 1000),
@@ -187,7 +187,7 @@ PHYSICAL_RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("trigger", "boot_wait_s"): (0, 60),
     ("buffer", "frame_seconds"): (0.1, 3600), ("buffer", "ecg_seconds"): (1, 86400),
     ("recording", "frames_per_chunk"): (1, 100000), ("recording", "fsync_interval_s"): (0.01, 3600),
-    ("mock", "ecg_rate"): (100, 100000), ("mock", "synth_seed"): (0, 2**32 - 1),
+    ("mock", "ecg_rate"): ECG_RATE_HZ, ("mock", "synth_seed"): (0, 2**32 - 1),
     ("mock", "synth_minutes"): (0.001, 600), ("mock", "loops"): (1, 1e6),
     ("mock", "fault_ecg_drop_after_s"): (0, 86400), ("mock", "fault_ecg_stall_after_s"): (0, 86400),
     ("mock", "fault_ecg_stall_s"): (0, 3600), ("mock", "fault_camera_timeouts_after_s"): (0, 86400),

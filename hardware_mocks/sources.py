@@ -174,7 +174,23 @@ class VideoEcgSource(LabSource):
         self.video.close()
 
 
-class OffsetSource(LabSource):
+class _WrappedSource(LabSource):
+    """A source made from another (offset, looped, truncated): the same camera and ECG geometry."""
+
+    base: LabSource
+
+    def _take_geometry(self, base: LabSource) -> None:
+        self.fps = base.fps
+        self.ecg_rate = base.ecg_rate
+        self.ecg_units = base.ecg_units
+        self.sensor_shape = base.sensor_shape
+        self.roi = getattr(base, "roi", None)
+
+    def close(self) -> None:
+        self.base.close()
+
+
+class OffsetSource(_WrappedSource):
     """``base`` from trigger pulse ``first_pulse`` on, re-timed so that this pulse is pulse 0, sample 0
     (a replay that starts part-way: the acquisition side sees an ordinary trial)."""
 
@@ -184,11 +200,7 @@ class OffsetSource(LabSource):
         self.base = base
         self.first_pulse = first_pulse
         self.first_row = int(base.edges[first_pulse])
-        self.fps = base.fps
-        self.ecg_rate = base.ecg_rate
-        self.ecg_units = base.ecg_units
-        self.sensor_shape = base.sensor_shape
-        self.roi = getattr(base, "roi", None)
+        self._take_geometry(base)
         self._edges = np.asarray(base.edges[first_pulse:], dtype=np.int64) - self.first_row
 
     @property
@@ -208,11 +220,8 @@ class OffsetSource(LabSource):
     def frame(self, pulse: int) -> np.ndarray | None:
         return self.base.frame(pulse + self.first_pulse)
 
-    def close(self) -> None:
-        self.base.close()
 
-
-class LoopSource(LabSource):
+class LoopSource(_WrappedSource):
     """``base`` played ``loops`` times back to back (a long mock session from a short recording: soak runs).
     Each pass starts ``base.n_samples`` after the one before, on one continuous trigger and ECG clock; frames
     are read anew each pass (frame readers must support going back: a session source does)."""
@@ -222,11 +231,7 @@ class LoopSource(LabSource):
             raise ValueError(f"loops must be at least 1, not {loops}")
         self.base = base
         self.loops = loops
-        self.fps = base.fps
-        self.ecg_rate = base.ecg_rate
-        self.ecg_units = base.ecg_units
-        self.sensor_shape = base.sensor_shape
-        self.roi = getattr(base, "roi", None)
+        self._take_geometry(base)
         self._pass_samples = base.n_samples
         base_edges = np.asarray(base.edges, dtype=np.int64)
         self._base_pulses = len(base_edges)
@@ -256,22 +261,15 @@ class LoopSource(LabSource):
     def frame(self, pulse: int) -> np.ndarray | None:
         return self.base.frame(pulse % self._base_pulses) if 0 <= pulse < self.n_pulses else None
 
-    def close(self) -> None:
-        self.base.close()
 
-
-class TruncatedSource(LabSource):
+class TruncatedSource(_WrappedSource):
     """The first ``n_samples`` of ``base`` (a replay of part of a recording): the pulses up to there."""
 
     def __init__(self, base: LabSource, n_samples: int) -> None:
         if n_samples < 1:
             raise ValueError(f"n_samples must be at least 1, not {n_samples}")
         self.base = base
-        self.fps = base.fps
-        self.ecg_rate = base.ecg_rate
-        self.ecg_units = base.ecg_units
-        self.sensor_shape = base.sensor_shape
-        self.roi = getattr(base, "roi", None)
+        self._take_geometry(base)
         self._n_samples = min(int(n_samples), base.n_samples)
         base_edges = np.asarray(base.edges, dtype=np.int64)
         self._edges = base_edges[base_edges < self._n_samples]
@@ -292,6 +290,3 @@ class TruncatedSource(LabSource):
 
     def frame(self, pulse: int) -> np.ndarray | None:
         return self.base.frame(pulse) if 0 <= pulse < self.n_pulses else None
-
-    def close(self) -> None:
-        self.base.close()

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acquisition._checks import ECG_RATE_HZ
 from acquisition.errors import InputFileError
 from acquisition.session._format import PIXEL_FORMATS, SCHEMA_NAME, SCHEMA_VERSION
 
@@ -79,7 +80,7 @@ class EcgInfo:
     trigger_channel: str | None
 
     def validate(self) -> None:
-        _number("ecg.sampling_rate", self.sampling_rate, 100.0, 100000.0)
+        _number("ecg.sampling_rate", self.sampling_rate, *ECG_RATE_HZ)
         if not (isinstance(self.channels, list) and self.channels and all(isinstance(c, str)
                                                                            for c in self.channels)):
             raise ValueError(f"ecg.channels must be a list of channel names, got {self.channels!r}")
